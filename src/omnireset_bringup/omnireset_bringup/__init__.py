@@ -1,0 +1,1 @@
+"""Wiring of the OmniReset deployment graph (launch files, parameters, plain-Python runner)."""

@@ -1,0 +1,1 @@
+"""Deployment-side policy: exported-policy loading, observation pipeline, policy and supervisor nodes."""
