@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.omnireset-stamp"
-APT_PACKAGES=(cmake g++ libeigen3-dev libgtest-dev libosmesa6 libegl1 libgl1)
+APT_PACKAGES=(cmake g++ libeigen3-dev libgtest-dev libyaml-cpp-dev libosmesa6 libegl1 libgl1)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
