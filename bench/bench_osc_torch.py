@@ -58,7 +58,10 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--naive-envs", type=int, default=128, help="envs timed for the naive loop")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument("--quick", action="store_true", help="smaller naive baseline (same 4096 envs)")
     args = parser.parse_args()
+    if args.quick:
+        args.naive_envs = min(args.naive_envs, 32)
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
