@@ -1,0 +1,1 @@
+"""Procedural MJCF assets written by the project (no meshes, no third-party models)."""

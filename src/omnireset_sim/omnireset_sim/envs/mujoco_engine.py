@@ -1,0 +1,283 @@
+"""The embedded default engine: N MuJoCo worlds stepped together with mujoco.rollout.
+
+All worlds live in one state array [N, nstate] (mjSTATE_FULLPHYSICS: time, qpos, qvel, act) and
+one control array [N, ctrl + mocap pose]. One `mujoco.rollout` call advances every world one
+physics step on a persistent thread pool (MuJoCo releases the GIL), so there is no per-world
+Python work in the physics loop; the torch side reads the same memory through zero-copy views.
+
+Per-world physical parameters (frictions, masses, joint dynamics, gripper gains) need one MjModel
+per world; those copies are made only when a randomization asks for them.
+
+A world that blows up is reset by MuJoCo itself inside mj_step (its time goes back to ~0); the
+engine reports it through `EngineState.sim_reset` so the env terminates it as abnormal.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import mujoco
+import mujoco.rollout
+import numpy as np
+import torch
+
+from omnireset_control.constants import ARM_JOINT_NAMES, PHYSICS_DT
+
+from ..assets.arm import ARM_BODY_NAMES, UR_PHYSICAL
+from ..assets.gripper import FINGER_JOINTS, GRIPPER_ACTUATOR, GRIPPER_BODIES
+from ..assets.scene import RECEPTIVE_BODY, TABLE_BODY, TARGET_BODY, TARGET_JOINT, SceneConfig, build_scene_xml
+from ..tasks.spec import TaskSpec
+from .engine import DynamicsParams, EngineState, ResetState
+
+STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+CONTROL_SPEC = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_MOCAP_POS | mujoco.mjtState.mjSTATE_MOCAP_QUAT
+
+
+class MujocoEngine:
+    def __init__(self, task: TaskSpec, num_envs: int, scene: SceneConfig | None = None, kinematics=None,
+                 nthread: int = 2, device="cpu"):
+        if num_envs <= 0:
+            raise ValueError(f"num_envs must be positive, got {num_envs}")
+        from ..assets.arm import load_arm_kinematics
+
+        self.scene_cfg = scene or SceneConfig()
+        self.kinematics = kinematics or load_arm_kinematics(self.scene_cfg.arm)
+        self.xml = build_scene_xml(task, self.kinematics, self.scene_cfg)
+        self.model = mujoco.MjModel.from_xml_string(self.xml)
+        self.num_envs = num_envs
+        self.physics_dt = float(self.model.opt.timestep)
+        assert abs(self.physics_dt - PHYSICS_DT) < 1e-12
+        self.device = torch.device(device)
+        self.nthread = max(0, int(nthread))
+        m = self.model
+        self._arm_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in ARM_JOINT_NAMES])
+        self._arm_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in ARM_JOINT_NAMES])
+        assert (np.diff(self._arm_qpos) == 1).all() and (np.diff(self._arm_dof) == 1).all()
+        self._finger_qpos = [int(m.jnt_qposadr[m.joint(n).id]) for n in FINGER_JOINTS]
+        self._target_qpos = int(m.jnt_qposadr[m.joint(TARGET_JOINT).id])
+        self._target_dof = int(m.jnt_dofadr[m.joint(TARGET_JOINT).id])
+        self._gripper_act = int(m.actuator(GRIPPER_ACTUATOR).id)
+        self._gripper_act_adr = int(m.actuator_actadr[self._gripper_act])
+        self._gripper_speed = float(m.actuator_ctrlrange[self._gripper_act, 1])
+        self._arm_act = np.array([m.actuator(f"{n}_motor").id for n in ARM_JOINT_NAMES])
+        self.nstate = mujoco.mj_stateSize(m, STATE_SPEC)
+        self.ncontrol = mujoco.mj_stateSize(m, CONTROL_SPEC)
+        # Offsets inside one state row: [time | qpos | qvel | act | history | plugin].
+        self._qpos0 = 1
+        self._qvel0 = 1 + m.nq
+        self._act0 = 1 + m.nq + m.nv
+        # Contiguous [N, 1, nstate] so rollout writes its single step in place.
+        self._state3 = np.zeros((num_envs, 1, self.nstate))
+        self._state = self._state3[:, 0, :]
+        self._control3 = np.zeros((num_envs, 1, self.ncontrol))
+        self._ctrl = self._control3[:, 0, : m.nu]
+        self._mocap_pos = self._control3[:, 0, m.nu : m.nu + 3]
+        self._mocap_quat = self._control3[:, 0, m.nu + 3 : m.nu + 7]
+        self._mocap_quat[:, 0] = 1.0
+        data = mujoco.MjData(m)
+        mujoco.mj_forward(m, data)
+        row = np.zeros(self.nstate)
+        mujoco.mj_getState(m, data, row, STATE_SPEC)
+        self._state[:] = row
+        self._expected_time = np.zeros(num_envs)
+        self._sim_reset = np.zeros(num_envs, dtype=bool)
+        self.models: list[mujoco.MjModel] = [m] * num_envs
+        self._per_world_models = False
+        self._datas = [mujoco.MjData(m) for _ in range(max(1, self.nthread))]
+        self._rollout = mujoco.rollout.Rollout(nthread=self.nthread)
+        self._render_data = None
+        self.physics_seconds = 0.0  # wall time spent inside mujoco.rollout (benchmarks)
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        phys = UR_PHYSICAL[self.scene_cfg.arm.robot]
+        self.arm_velocity_limits = torch.tensor(phys.velocity_limits, dtype=torch.float64)
+        # torch views over the numpy state (float64, zero-copy).
+        self._t_state = torch.from_numpy(self._state)
+        self._ids = self._collect_ids()
+        self.nominal = self._read_nominal()
+
+    # ---- ids & nominal parameters -------------------------------------------------------------
+    def _collect_ids(self) -> dict[str, np.ndarray]:
+        m = self.model
+        robot_bodies = {m.body(n).id for n in ARM_BODY_NAMES + GRIPPER_BODIES}
+
+        def geoms_of(body_ids):
+            return np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] in body_ids], dtype=np.int64)
+
+        return {
+            "robot_bodies": np.array(sorted(robot_bodies)),
+            "arm_bodies": np.array([m.body(n).id for n in ARM_BODY_NAMES]),
+            "robot_geoms": geoms_of(robot_bodies),
+            "target_geoms": geoms_of({m.body(TARGET_BODY).id}),
+            "receptive_geoms": geoms_of({m.body(RECEPTIVE_BODY).id}),
+            "table_geoms": geoms_of({m.body(TABLE_BODY).id}),
+            "target_body": np.array([m.body(TARGET_BODY).id]),
+            "receptive_body": np.array([m.body(RECEPTIVE_BODY).id]),
+            "table_body": np.array([m.body(TABLE_BODY).id]),
+        }
+
+    def _read_nominal(self) -> DynamicsParams:
+        m, ids = self.model, self._ids
+
+        def fr(geoms):
+            mu = float(m.geom_friction[geoms[0], 0])
+            return torch.tensor([[mu, mu]], dtype=torch.float64)
+
+        return DynamicsParams(
+            robot_friction=fr(ids["robot_geoms"]),
+            target_friction=fr(ids["target_geoms"]),
+            receptive_friction=fr(ids["receptive_geoms"]),
+            table_friction=fr(ids["table_geoms"]),
+            robot_mass_scale=torch.ones(1, dtype=torch.float64),
+            target_mass=torch.tensor([float(m.body_mass[ids["target_body"][0]])], dtype=torch.float64),
+            receptive_mass_scale=torch.ones(1, dtype=torch.float64),
+            table_mass_scale=torch.ones(1, dtype=torch.float64),
+            joint_friction=torch.tensor(m.dof_frictionloss[self._arm_dof])[None].clone(),
+            joint_armature=torch.tensor(m.dof_armature[self._arm_dof])[None].clone(),
+            joint_damping=torch.tensor(m.dof_damping[self._arm_dof])[None].clone(),
+            gripper_stiffness_scale=torch.ones(1, dtype=torch.float64),
+            gripper_damping_scale=torch.ones(1, dtype=torch.float64),
+        )
+
+    # ---- state ---------------------------------------------------------------------------------
+    def state(self) -> EngineState:
+        s = self._t_state
+        q0, v0 = self._qpos0, self._qvel0
+        tq, tv = q0 + self._target_qpos, v0 + self._target_dof
+        finite = torch.isfinite(s).all(dim=1)
+        mocap_pos = torch.from_numpy(self._mocap_pos)
+        mocap_quat = torch.from_numpy(self._mocap_quat)
+        return EngineState(
+            joint_pos=s[:, q0 + self._arm_qpos[0] : q0 + self._arm_qpos[0] + 6],
+            joint_vel=s[:, v0 + self._arm_dof[0] : v0 + self._arm_dof[0] + 6],
+            gripper_opening=s[:, q0 + self._finger_qpos[0]],
+            target_pos=s[:, tq : tq + 3],
+            target_quat=s[:, tq + 3 : tq + 7],
+            # MuJoCo's free-joint velocity: linear in the world frame, angular in the body frame.
+            target_lin_vel=s[:, tv : tv + 3],
+            target_ang_vel=s[:, tv + 3 : tv + 6],
+            receptive_pos=mocap_pos,
+            receptive_quat=mocap_quat,
+            finite=finite,
+            sim_reset=torch.from_numpy(self._sim_reset.copy()),
+        )
+
+    # ---- stepping ------------------------------------------------------------------------------
+    def step(self, arm_torque: torch.Tensor, gripper_close: torch.Tensor) -> None:
+        tau = arm_torque.detach().to(dtype=torch.float64, device="cpu").numpy()
+        self._ctrl[:, self._arm_act] = tau
+        close = gripper_close.detach().to("cpu").numpy().astype(bool)
+        self._ctrl[:, self._gripper_act] = np.where(close, -self._gripper_speed, self._gripper_speed)
+        start = time.perf_counter()
+        self._rollout.rollout(self.models, self._datas, self._state, self._control3, control_spec=CONTROL_SPEC,
+                              skip_checks=True, nstep=1, state=self._state3)
+        self.physics_seconds += time.perf_counter() - start
+        self._expected_time += self.physics_dt
+        # MuJoCo resets a world whose state went bad (NaN / huge accelerations): time restarts.
+        self._sim_reset |= self._state[:, 0] < self._expected_time - 0.5 * self.physics_dt
+
+    # ---- resets --------------------------------------------------------------------------------
+    def reset_envs(self, env_ids: torch.Tensor, reset: ResetState) -> None:
+        ids = env_ids.to("cpu").numpy()
+        if ids.size == 0:
+            return
+        rows = np.zeros((ids.size, self.nstate))
+        q0 = self._qpos0
+        rows[:, q0 : q0 + self.model.nq] = self.model.qpos0
+        rows[:, q0 + self._arm_qpos[0] : q0 + self._arm_qpos[0] + 6] = reset.joint_pos.to(torch.float64).cpu().numpy()
+        closed = reset.gripper_closed.cpu().numpy().astype(bool)
+        from ..assets.gripper import CLOSE_SETPOINT, FINGER_STROKE
+
+        opening = np.where(closed, 0.0, FINGER_STROKE)
+        for j in self._finger_qpos:
+            rows[:, q0 + j] = opening
+        rows[:, self._act0 + self._gripper_act_adr] = np.where(closed, CLOSE_SETPOINT, FINGER_STROKE)
+        tq = q0 + self._target_qpos
+        rows[:, tq : tq + 3] = reset.target_pos.to(torch.float64).cpu().numpy()
+        rows[:, tq + 3 : tq + 7] = reset.target_quat.to(torch.float64).cpu().numpy()
+        self._state[ids] = rows
+        self._mocap_pos[ids] = reset.receptive_pos.to(torch.float64).cpu().numpy()
+        self._mocap_quat[ids] = reset.receptive_quat.to(torch.float64).cpu().numpy()
+        self._ctrl[ids] = 0.0
+        self._expected_time[ids] = 0.0
+        self._sim_reset[ids] = False
+
+    # ---- randomization -------------------------------------------------------------------------
+    def _ensure_per_world_models(self) -> None:
+        if not self._per_world_models:
+            self.models = [copy.deepcopy(self.model) for _ in range(self.num_envs)]
+            self._per_world_models = True
+
+    def set_dynamics(self, env_ids: torch.Tensor, params: DynamicsParams) -> None:
+        """Write per-env physical parameters into those worlds' models (copies made on first use)."""
+        self._ensure_per_world_models()
+        base, ids = self.model, self._ids
+        g = self._gripper_act
+        p = {k: v.to(torch.float64).cpu().numpy() for k, v in vars(params).items()}
+        for row, env in enumerate(env_ids.to("cpu").tolist()):
+            m = self.models[env]
+            # MuJoCo has a single sliding coefficient: use the static one (see DynamicsParams).
+            m.geom_friction[ids["robot_geoms"], 0] = p["robot_friction"][row, 0]
+            m.geom_friction[ids["target_geoms"], 0] = p["target_friction"][row, 0]
+            m.geom_friction[ids["receptive_geoms"], 0] = p["receptive_friction"][row, 0]
+            m.geom_friction[ids["table_geoms"], 0] = p["table_friction"][row, 0]
+            # Mass scaling with inertia scaled alike (uniform density change).
+            for key, scale in (("robot_bodies", p["robot_mass_scale"][row]),
+                               ("receptive_body", p["receptive_mass_scale"][row]),
+                               ("table_body", p["table_mass_scale"][row])):
+                b = ids[key]
+                m.body_mass[b] = base.body_mass[b] * scale
+                m.body_inertia[b] = base.body_inertia[b] * scale
+            b = ids["target_body"]
+            target_scale = p["target_mass"][row] / base.body_mass[b]
+            m.body_mass[b] = p["target_mass"][row]
+            m.body_inertia[b] = base.body_inertia[b] * target_scale
+            m.dof_frictionloss[self._arm_dof] = p["joint_friction"][row]
+            m.dof_armature[self._arm_dof] = p["joint_armature"][row]
+            m.dof_damping[self._arm_dof] = p["joint_damping"][row]
+            kp = base.actuator_gainprm[g, 0] * p["gripper_stiffness_scale"][row]
+            kv = -base.actuator_biasprm[g, 2] * p["gripper_damping_scale"][row]
+            m.actuator_gainprm[g, 0] = kp
+            m.actuator_biasprm[g, 1] = -kp
+            m.actuator_biasprm[g, 2] = -kv
+
+    # ---- debugging / tests ---------------------------------------------------------------------
+    def corrupt_world(self, env_id: int, kind: str = "nan") -> None:
+        """Make one world unstable (tests): 'nan' writes NaN into its qpos, 'spin' a huge joint speed."""
+        if kind == "nan":
+            self._state[env_id, self._qpos0] = math.nan
+        elif kind == "spin":
+            self._state[env_id, self._qvel0 + self._arm_dof[0]] = 1e3
+        else:
+            raise ValueError(f"unknown corruption {kind!r}; valid: nan, spin")
+
+    def raw_state(self) -> np.ndarray:
+        return self._state
+
+    # ---- rendering -----------------------------------------------------------------------------
+    def render(self, env_id: int, camera: str, width: int = 224, height: int = 224) -> np.ndarray:
+        """RGB uint8 [height, width, 3] of world `env_id` from a named camera (MUJOCO_GL=egl/osmesa)."""
+        if camera not in {self.model.camera(i).name for i in range(self.model.ncam)}:
+            valid = [self.model.camera(i).name for i in range(self.model.ncam)]
+            raise ValueError(f"unknown camera {camera!r}; valid: {valid}")
+        m = self.models[env_id]
+        if self._render_data is None:
+            self._render_data = mujoco.MjData(self.model)
+        d = self._render_data
+        mujoco.mj_setState(m, d, self._state[env_id], STATE_SPEC)
+        d.mocap_pos[0] = self._mocap_pos[env_id]
+        d.mocap_quat[0] = self._mocap_quat[env_id]
+        mujoco.mj_forward(m, d)
+        key = (width, height)
+        if key not in self._renderers:
+            self._renderers[key] = mujoco.Renderer(self.model, height=height, width=width)
+        renderer = self._renderers[key]
+        renderer.update_scene(d, camera=camera)
+        return renderer.render().copy()
+
+    def close(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
+        self._rollout.close() if hasattr(self._rollout, "close") else None

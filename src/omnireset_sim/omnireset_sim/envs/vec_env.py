@@ -1,0 +1,288 @@
+"""The vectorized, auto-resetting OmniReset environment (rsl-rl VecEnv interface, torch tensors).
+
+Per policy step (10 Hz): sanitize the 7-D action, compose the held TCP target from the current
+TCP pose, then for each of the 12 physics steps (dt 1/120 s) compute the OSC torque from the
+current joint state with omnireset_control's batched law, delay it by the env's motor delay and
+step all worlds. Then terminations (time-out at 16 s, abnormal state), the A.1 reward, success
+bookkeeping, auto-reset of finished envs, and the observation groups.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+from tensordict import TensorDict
+
+from omnireset_control.composition import compose_target
+from omnireset_control.constants import DECIMATION, TRAIN_ACTION_SCALE, TRAIN_GAINS, OscGains
+from omnireset_control.kinematics import BatchedKinematics
+from omnireset_control.osc import BatchedOsc
+from omnireset_control.rotations import quat_to_matrix
+from omnireset_policy.observation_layout import ACTION_DIM, FRAME_DIM, HISTORY_LENGTH, ObservationHistory
+
+from ..assets.scene import SceneConfig
+from ..mdp import events, rewards, terminations
+from ..mdp.actions import ACTION_CLIP, MotorDelay, gripper_close_command, sanitize_actions
+from ..mdp.observations import CRITIC_PRIVILEGED_DIM, build_critic, build_policy_frame
+from ..mdp.task_metrics import GoalFrame
+from ..tasks import get_variant
+from .engine import DynamicsParams
+from .reset import ReachingResetSampler, ResetSampler
+
+
+@dataclass(frozen=True)
+class EnvCfg:
+    task: str = "peg_insertion"
+    variant: str = "hard"
+    num_envs: int = 64
+    episode_length_s: float = 16.0
+    decimation: int = DECIMATION
+    action_scale: tuple[float, ...] = TRAIN_ACTION_SCALE
+    osc_gains: OscGains = TRAIN_GAINS
+    action_clip: float = ACTION_CLIP
+    rewards: rewards.RewardWeights = field(default_factory=rewards.RewardWeights)
+    randomization: events.RandomizationCfg = field(default_factory=events.RandomizationCfg)
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    nthread: int = 2
+    seed: int = 0
+    engine: str = "mujoco"
+
+    def __post_init__(self) -> None:
+        if self.num_envs <= 0:
+            raise ValueError(f"num_envs must be positive, got {self.num_envs}")
+        if len(self.action_scale) != 6 or not all(math.isfinite(s) and s > 0 for s in self.action_scale):
+            raise ValueError(f"action_scale needs 6 finite positive values, got {self.action_scale}")
+        if self.decimation < 1 or not (self.episode_length_s > 0):
+            raise ValueError("decimation must be >= 1 and episode_length_s > 0")
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; valid: {sorted(ENGINES)}")
+
+
+def _make_mujoco(cfg: EnvCfg, task, kinematics):
+    from .mujoco_engine import MujocoEngine
+
+    return MujocoEngine(task, cfg.num_envs, cfg.scene, kinematics=kinematics, nthread=cfg.nthread)
+
+
+# Engines by name; MuJoCo Warp / Isaac Lab register here once they implement envs/engine.SimEngine.
+ENGINES = {"mujoco": _make_mujoco}
+
+
+class OmniResetEnv:
+    """rsl-rl compatible VecEnv: `num_envs`, `num_actions`, `max_episode_length`,
+    `episode_length_buf`, `device`, `cfg`, `get_observations()`, `step(actions)`; auto-resets."""
+
+    def __init__(self, cfg: EnvCfg, reset_sampler: ResetSampler | None = None):
+        self.cfg = cfg
+        self.task, self.variant = get_variant(cfg.task, cfg.variant)
+        self.device = torch.device("cpu")
+        self.num_envs = cfg.num_envs
+        self.num_actions = ACTION_DIM
+        from ..assets.arm import load_arm_kinematics
+
+        self.kinematics_params = load_arm_kinematics(cfg.scene.arm)
+        self.engine = ENGINES[cfg.engine](cfg, self.task, self.kinematics_params)
+        self.physics_dt = self.engine.physics_dt
+        self.step_dt = self.physics_dt * cfg.decimation
+        self.max_episode_length = int(math.ceil(cfg.episode_length_s / self.step_dt - 1e-9))
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.reset_sampler = reset_sampler or ReachingResetSampler(self.task, self.variant, self.kinematics_params)
+        n, f64 = self.num_envs, torch.float64
+        self.kin = BatchedKinematics(self.kinematics_params, dtype=f64)
+        self.osc = BatchedOsc(n, cfg.osc_gains, dtype=f64)
+        self.goal = GoalFrame(self.task, dtype=f64)
+        self.action_scale = torch.tensor(cfg.action_scale, dtype=f64)
+        self.delay = MotorDelay(n, max_delay=max(cfg.randomization.motor_delay_steps[1], 0), dtype=f64)
+        self.history = ObservationHistory(n, HISTORY_LENGTH, FRAME_DIM, dtype=torch.float32)
+
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long)
+        self.actions = torch.zeros(n, ACTION_DIM, dtype=f64)
+        self.prev_actions = torch.zeros(n, ACTION_DIM, dtype=f64)
+        self.target_pos = torch.zeros(n, 3, dtype=f64)
+        self.target_rot = torch.eye(3, dtype=f64).repeat(n, 1, 1)
+        self.reset_type = torch.zeros(n, dtype=torch.long)
+        self.success = torch.zeros(n, dtype=torch.bool)
+        self.success_any = torch.zeros(n, dtype=torch.bool)
+        self.osc_kp_scale = torch.ones(n, 6, dtype=f64)
+        self.episode_sums: dict[str, torch.Tensor] = {}
+        self.nan_action_count = torch.zeros(n, dtype=torch.long)
+        # Startup randomization (frictions, masses), then the first reset of everything.
+        nominal = self.engine.nominal
+        self.dynamics: DynamicsParams = events.sample_startup(cfg.randomization, nominal, n, self.generator)
+        self._randomize_model = cfg.randomization.enabled
+        self._reset_envs(torch.arange(n))
+        self._obs = self._compute_observations()
+        self.extras: dict = {"log": {}}
+
+    # ---- state helpers -------------------------------------------------------------------------
+    def _snapshot(self):
+        s = self.engine.state()
+        q = torch.nan_to_num(s.joint_pos.clone())
+        ee_pos, ee_rot, jac = self.kin.forward_with_jacobian(q)
+        tq = s.target_quat.clone()
+        tq = tq / tq.norm(dim=1, keepdim=True).clamp_min(1e-9)
+        return s, q, ee_pos, ee_rot, jac, quat_to_matrix(tq), quat_to_matrix(s.receptive_quat.clone())
+
+    # ---- resets --------------------------------------------------------------------------------
+    def _reset_envs(self, env_ids: torch.Tensor) -> None:
+        if env_ids.numel() == 0:
+            return
+        cfg, g = self.cfg.randomization, self.generator
+        m = env_ids.numel()
+        sub = self.dynamics.index(env_ids)
+        events.resample_actuation(cfg, self.engine.nominal, sub, g)
+        self.dynamics.assign(env_ids, sub)
+        if self._randomize_model:
+            self.engine.set_dynamics(env_ids, sub)
+        self.delay.delay[env_ids] = events.sample_motor_delay(cfg, m, g)
+        self.delay.reset(env_ids)
+        self.osc_kp_scale[env_ids] = events.sample_osc_gain_scale(cfg, m, g)
+        self.osc.set_gains(self.cfg.osc_gains, env_ids, kp_scale=self.osc_kp_scale[env_ids])
+        self.osc.reset(env_ids)
+        reset = self.reset_sampler.sample(env_ids, g)
+        self.engine.reset_envs(env_ids, reset)
+        self.reset_type[env_ids] = reset.reset_type.to(torch.long)
+        self.episode_length_buf[env_ids] = 0
+        self.actions[env_ids] = 0.0
+        self.prev_actions[env_ids] = 0.0
+        self.success[env_ids] = False
+        self.success_any[env_ids] = False
+        self.nan_action_count[env_ids] = 0
+        for v in self.episode_sums.values():
+            v[env_ids] = 0.0
+        self._history_needs_reset = env_ids
+
+    # ---- observations --------------------------------------------------------------------------
+    def _compute_observations(self) -> TensorDict:
+        s, q, ee_pos, ee_rot, jac, t_rot, r_rot = self._snapshot()
+        frame = build_policy_frame(q, ee_pos, ee_rot, torch.nan_to_num(s.target_pos), t_rot, s.receptive_pos, r_rot,
+                                   self.actions)
+        frame = torch.nan_to_num(frame.to(torch.float32))
+        pending = getattr(self, "_history_needs_reset", None)
+        if pending is not None and pending.numel() > 0:
+            self.history.push(frame)
+            self.history.reset(pending, frame[pending])
+            self._history_needs_reset = None
+        else:
+            self.history.push(frame)
+        qd = torch.nan_to_num(s.joint_vel)
+        d = self.dynamics
+        privileged = {
+            "joint_vel": qd,
+            "ee_twist": (jac @ qd[..., None])[..., 0],
+            "time_left": (self.max_episode_length - self.episode_length_buf).to(torch.float64) * self.step_dt,
+            "robot_friction": d.robot_friction,
+            "target_friction": d.target_friction,
+            "receptive_friction": d.receptive_friction,
+            "table_friction": d.table_friction,
+            "robot_mass_scale": d.robot_mass_scale,
+            "target_mass": d.target_mass,
+            "receptive_mass_scale": d.receptive_mass_scale,
+            "table_mass_scale": d.table_mass_scale,
+            "joint_friction": d.joint_friction,
+            "joint_armature": d.joint_armature,
+            "joint_damping": d.joint_damping,
+            "gripper_gain_scale": torch.stack([d.gripper_stiffness_scale, d.gripper_damping_scale], 1),
+            "osc_kp_scale": self.osc_kp_scale,
+            "motor_delay": self.delay.delay.to(torch.float64),
+        }
+        critic = torch.nan_to_num(build_critic(frame, privileged))
+        return TensorDict({"policy": self.history.flat().clone(), "critic": critic}, batch_size=[self.num_envs])
+
+    def get_observations(self) -> TensorDict:
+        return self._obs
+
+    @property
+    def num_obs(self) -> int:
+        return FRAME_DIM * HISTORY_LENGTH
+
+    @property
+    def num_privileged_obs(self) -> int:
+        return FRAME_DIM + CRITIC_PRIVILEGED_DIM
+
+    def reset(self) -> tuple[TensorDict, dict]:
+        """Reset every env (rsl-rl never needs this: the env auto-resets)."""
+        self._reset_envs(torch.arange(self.num_envs))
+        self._obs = self._compute_observations()
+        return self._obs, self.extras
+
+    # ---- stepping ------------------------------------------------------------------------------
+    def step(self, actions: torch.Tensor):
+        if actions.shape != (self.num_envs, self.num_actions):
+            raise ValueError(f"actions must have shape {(self.num_envs, self.num_actions)}, got {tuple(actions.shape)}")
+        clean, nonfinite = sanitize_actions(actions.detach().to(torch.float64), self.cfg.action_clip)
+        self.nan_action_count += nonfinite.long()
+        self.prev_actions = self.actions
+        self.actions = clean
+        _, q, ee_pos, ee_rot, _, _, _ = self._snapshot()
+        self.target_pos, self.target_rot = compose_target(ee_pos, ee_rot, clean[:, :6], self.action_scale)
+        close = gripper_close_command(clean)
+        for _ in range(self.cfg.decimation):
+            s = self.engine.state()
+            q = s.joint_pos
+            pos, rot, jac = self.kin.forward_with_jacobian(q)
+            tau = self.osc.torque(jac, s.joint_vel, pos, rot, self.target_pos, self.target_rot)
+            self.engine.step(self.delay(tau), close)
+        self.episode_length_buf += 1
+
+        s, q, ee_pos, ee_rot, jac, t_rot, r_rot = self._snapshot()
+        time_out = terminations.time_out(self.episode_length_buf, self.max_episode_length)
+        abnormal = terminations.abnormal_robot_state(s.joint_vel, self.engine.arm_velocity_limits, s.finite,
+                                                     s.sim_reset)
+        goal = self.goal.errors(torch.nan_to_num(s.target_pos), t_rot, s.receptive_pos, r_rot)
+        success = goal.success & ~abnormal
+        reward, terms = rewards.compute_reward(
+            self.cfg.rewards, self.step_dt, action=clean, prev_action=self.prev_actions, joint_vel=s.joint_vel,
+            abnormal=abnormal, ee_pos=ee_pos, object_pos=s.target_pos, position_error=goal.position,
+            orientation_error=goal.orientation, success=success)
+        for name, value in terms.items():
+            self.episode_sums.setdefault(name, torch.zeros(self.num_envs, dtype=torch.float64))
+            self.episode_sums[name] += value
+        self.success = success
+        self.success_any |= success
+        dones = time_out | abnormal
+        log = self._episode_log(dones, abnormal, time_out, nonfinite)
+        done_ids = torch.nonzero(dones).flatten()
+        self._reset_envs(done_ids)
+        self._obs = self._compute_observations()
+        self.extras = {"time_outs": time_out & ~abnormal, "log": log, "nan_actions": nonfinite,
+                       "abnormal": abnormal, "success": success}
+        return self._obs, reward.to(torch.float32), dones, self.extras
+
+    def _episode_log(self, dones, abnormal, time_out, nonfinite) -> dict:
+        log: dict[str, float | torch.Tensor] = {"Actions/nan_or_inf_rows": float(nonfinite.sum())}
+        if not bool(dones.any()):
+            return log
+        ids = torch.nonzero(dones).flatten()
+        for name, value in self.episode_sums.items():
+            log[f"Episode_Reward/{name}"] = float(value[ids].mean()) / self.cfg.episode_length_s
+        log["Episode_Termination/time_out"] = float((time_out & ~abnormal).sum())
+        log["Episode_Termination/abnormal"] = float(abnormal.sum())
+        # Per-episode success: success at the episode's last step ("final") and at any step.
+        log["Episode_Success/final"] = float(self.success[ids].float().mean())
+        log["Episode_Success/any"] = float(self.success_any[ids].float().mean())
+        names = self.reset_sampler.reset_type_names
+        for t, name in enumerate(names):
+            sel = ids[self.reset_type[ids] == t]
+            if sel.numel():
+                log[f"Episode_Success/{name}"] = float(self.success[sel].float().mean())
+                log[f"Episode_Count/{name}"] = float(sel.numel())
+        return log
+
+    # ---- conveniences --------------------------------------------------------------------------
+    def render(self, env_id: int = 0, camera: str = "front", width: int = 224, height: int = 224):
+        return self.engine.render(env_id, camera, width, height)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def make_env(task: str = "peg_insertion", variant: str = "hard", num_envs: int = 64, **overrides) -> OmniResetEnv:
+    """Build an env; `overrides` are EnvCfg fields (unknown names raise with the valid ones)."""
+    valid = set(EnvCfg.__dataclass_fields__)
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise ValueError(f"unknown EnvCfg field(s) {unknown}; valid: {sorted(valid)}")
+    return OmniResetEnv(replace(EnvCfg(), task=task, variant=variant, num_envs=num_envs, **overrides))

@@ -1,0 +1,43 @@
+"""Drawer insertion (FurnitureBench): push a drawer into its box (2 mm clearance per side)."""
+
+from ..spec import QUAT_IDENTITY, Geom, ObjectSpec, TaskSpec
+
+W = 0.004  # cabinet wall half thickness
+_box_rgba = (0.55, 0.4, 0.3, 1.0)
+# Cabinet: open at -x (towards the robot), origin at the bottom centre on the table.
+# Interior: x [-0.069, 0.069], y [-0.072, 0.072], z [0.008, 0.072].
+_cabinet = (
+    Geom("box", (0.073, 0.08, W), (0.004, 0.0, W), rgba=_box_rgba),  # bottom
+    Geom("box", (0.073, 0.08, W), (0.004, 0.0, 0.08 - W), rgba=_box_rgba),  # top
+    Geom("box", (0.073, W, 0.032), (0.004, 0.076, 0.04), rgba=_box_rgba),  # left
+    Geom("box", (0.073, W, 0.032), (0.004, -0.076, 0.04), rgba=_box_rgba),  # right
+    Geom("box", (W, 0.072, 0.032), (0.073, 0.0, 0.04), rgba=_box_rgba),  # back
+)
+# Drawer: an open tray (origin at its centre) with a front panel larger than the opening.
+T = 0.0025
+_tray_rgba = (0.85, 0.7, 0.5, 1.0)
+_drawer = (
+    Geom("box", (0.065, 0.07, T), (0.0, 0.0, -0.025 + T)),
+    Geom("box", (T, 0.07, 0.0225), (0.065 - T, 0.0, 0.0025)),
+    Geom("box", (T, 0.07, 0.0225), (-0.065 + T, 0.0, 0.0025)),
+    Geom("box", (0.065, T, 0.0225), (0.0, 0.07 - T, 0.0025)),
+    Geom("box", (0.065, T, 0.0225), (0.0, -0.07 + T, 0.0025)),
+    Geom("box", (0.004, 0.075, 0.03), (-0.069, 0.0, 0.0), rgba=(0.6, 0.45, 0.3, 1.0)),  # front panel
+)
+SPEC = TaskSpec(
+    name="drawer_insertion",
+    description="Insert a drawer into its box until the front panel meets the opening.",
+    target=ObjectSpec("drawer", _drawer, mass=0.15, rgba=_tray_rgba),
+    receptive=ObjectSpec("drawer_box", _cabinet, mass=1.0, friction=0.4, rgba=_box_rgba),
+    target_rest_quat=QUAT_IDENTITY,
+    target_rest_height=0.025,
+    receptive_height=0.0,
+    goal_pos=(-0.004, 0.0, 0.008 + 0.025),
+    goal_quat=QUAT_IDENTITY,
+    success_position_threshold=0.01,
+    success_orientation_threshold=0.05,
+    receptive_nominal_xy=(0.1, -0.3),
+    ignored_axes=("z",),
+    min_reset_separation=0.2,
+    approximations="Drawer and box from thin boxes (the official assets are FurnitureBench meshes).",
+)

@@ -1,0 +1,28 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "omnireset_sim"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="OmniReset developers",
+    maintainer_email="omnireset@example.com",
+    description="MuJoCo task suite, batched RL environment, rendering and task viewer of OmniReset.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "view = omnireset_sim.view:main",
+            "list_tasks = omnireset_sim.list_tasks:main",
+        ],
+    },
+)
