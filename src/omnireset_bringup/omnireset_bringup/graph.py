@@ -31,7 +31,7 @@ TOPICS = {
 # The three cameras, named and namespaced as realsense2_camera names its topics:
 # /<namespace>/<name>/color/image_raw
 CAMERAS = ("front", "side", "wrist")
-CAMERA_NAMESPACE = "cameras"
+CAMERA_NAMESPACE = "camera"
 
 
 def camera_topic(name: str, namespace: str = CAMERA_NAMESPACE) -> str:
@@ -110,7 +110,7 @@ def sim_graph(
             executable="policy_node",
             name="policy",
             parameter_files=["policy.yaml"],
-            parameters={**common, "policy_dir": policy_dir, "command_topic": TOPICS["policy_command"]},
+            parameters={**common, "policy_path": policy_dir, "command_topic": TOPICS["policy_command"]},
             respawn=True,
         ),
         NodeSpec(
@@ -152,7 +152,7 @@ def real_graph(policy_dir: str | None = None, camera_serials: dict[str, str] | N
             executable="policy_node",
             name="policy",
             parameter_files=["policy.yaml", "policy_real.yaml"],
-            parameters={"policy_dir": policy_dir, "command_topic": TOPICS["policy_command"]},
+            parameters={"policy_path": policy_dir, "command_topic": TOPICS["policy_command"]},
             respawn=True,
         ),
         NodeSpec(

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "created_utc": stamp,
         "task": args.task,
         "variant": args.variant,
-        "policy": nodes[1].parameters["policy_dir"],
+        "policy": nodes[1].parameters["policy_path"],
         "sim_seconds": args.duration,
         "wall_seconds": round(time.monotonic() - wall_start, 1),
         "commands_relayed": len(commands),

@@ -40,7 +40,7 @@ def test_real_graph_names_cameras_like_realsense2_camera():
     assert [c.name for c in cams] == list(graph.CAMERAS)
     assert all(c.namespace == graph.CAMERA_NAMESPACE and c.needs_hardware for c in cams)
     assert cams[0].parameters == {"serial_no": "'123'"}
-    assert graph.camera_topic("wrist") == "/cameras/wrist/color/image_raw"
+    assert graph.camera_topic("wrist") == "/camera/wrist/color/image_raw"
 
 
 def test_missing_hardware_package_is_named():
