@@ -61,7 +61,7 @@ class ScriptedReachPolicy(nn.Module):
         aim = error + torch.stack((torch.zeros_like(hover), torch.zeros_like(hover), hover), dim=1)
         delta = torch.clamp(self.gain * aim / self.position_scale.to(obs.dtype), -1.0, 1.0)
         near = torch.linalg.norm(error, dim=1) < self.close_distance
-        gripper = torch.where(near, torch.ones_like(hover), -torch.ones_like(hover))
+        gripper = torch.where(near, -torch.ones_like(hover), torch.ones_like(hover))  # negative closes
         return torch.cat((delta, torch.zeros_like(delta), gripper.unsqueeze(1)), dim=1)
 
 

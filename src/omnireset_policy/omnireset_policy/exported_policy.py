@@ -10,7 +10,7 @@ An exported policy is a directory::
                                                            proprio: Tensor[B, S*P]) -> Tensor[B, 7]
 
 Actions: ``action[:, :6]`` is the raw relative Cartesian delta (policy units, scaled by the
-receiver with ``action.scale``), ``action[:, 6]`` the gripper (> 0 means close). Observation
+receiver with ``action.scale``), ``action[:, 6]`` the gripper (< 0 means close, observation_layout.gripper_closes). Observation
 normalization lives inside the modules; they return the deterministic mean action.
 
 For kind "rgb", images are RGB float32 in [0, 1], NCHW, of ``observation.cameras.image_size``
@@ -29,7 +29,7 @@ metadata.yaml::
     observation: observation_layout.layout_metadata()
                  (+ for rgb: cameras {names, image_size [H, W], normalization, frame_stack,
                     feature_dim}, proprio_terms [names])
-    action: {dim: 7, scale: [6 floats], gripper: {threshold: 0.0, close_when: greater}}
+    action: {dim: 7, scale: [6 floats], gripper: {close_when: negative}}
     control: {rate_hz: 10, gains: {kp: [6], zeta: [6]}}
     provenance: {git_revision, created_utc, torch_version, seed, made_by}
 
@@ -64,7 +64,6 @@ ENCODER_MODULE_FILE = "encoder.pt"
 HEAD_MODULE_FILE = "head.pt"
 KINDS = ("state", "rgb")
 # Gripper channel convention: close when the raw output is greater than this threshold.
-GRIPPER_CLOSE_THRESHOLD = 0.0
 # Layout terms an RGB student may take as proprioception (no object poses: it sees those in images).
 PROPRIO_TERM_CHOICES = ("joint_pos", "ee_pose", "last_action")
 
@@ -127,7 +126,7 @@ def make_metadata(*, kind: str, task: str, variant: str, robot: str, action_scal
         "action": {
             "dim": layout.ACTION_DIM,
             "scale": [float(v) for v in action_scale],
-            "gripper": {"threshold": GRIPPER_CLOSE_THRESHOLD, "close_when": "greater"},
+            "gripper": {"close_when": layout.GRIPPER_CLOSE_WHEN},
         },
         "control": {"rate_hz": 10, "gains": {"kp": [float(v) for v in gains_kp],
                                               "zeta": [float(v) for v in gains_zeta]}},

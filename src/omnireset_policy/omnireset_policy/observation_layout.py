@@ -30,6 +30,16 @@ LAYOUT_VERSION = 1
 HISTORY_LENGTH = 5
 ACTION_DIM = 7
 
+# The action's gripper entry (index 6) is binary: negative closes, zero or positive opens -- Isaac
+# Lab's BinaryJointAction convention, which the official agents were trained with. The simulator and
+# the policy node both decide through gripper_closes().
+GRIPPER_CLOSE_WHEN = "negative"
+
+
+def gripper_closes(gripper_action):
+    """True where the gripper entry of an action commands "close" (works on floats and tensors)."""
+    return gripper_action < 0.0
+
 POLICY_TERMS: tuple[tuple[str, int], ...] = (
     ("joint_pos", 6),
     ("ee_pose", 9),

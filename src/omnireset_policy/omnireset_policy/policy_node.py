@@ -27,7 +27,8 @@ from sensor_msgs.msg import Image, JointState
 
 from omnireset_control.constants import ARM_JOINT_NAMES
 from omnireset_control.kinematics import BatchedKinematics, load_kinematics
-from omnireset_policy.exported_policy import GRIPPER_CLOSE_THRESHOLD, load_exported_policy
+from omnireset_policy.exported_policy import load_exported_policy
+from omnireset_policy.observation_layout import gripper_closes
 from omnireset_policy.input_sampling import DEFAULT_MAX_AGE, ImageConversionError, InputSampler, image_msg_to_rgb
 from omnireset_policy.node_common import (Parameter, StartupError, check_no_unknown_parameters, declare,
                                           ns_to_stamp, require_positive, run_node, stamp_to_ns)
@@ -226,7 +227,7 @@ class PolicyNode(Node):
             cmd.header.frame_id = self.base_frame
             cmd.action = [float(v) for v in result.action[:6]]
             cmd.scale = self.action_scale
-            cmd.gripper = PoseDelta.GRIPPER_CLOSE if result.action[6] > GRIPPER_CLOSE_THRESHOLD else PoseDelta.GRIPPER_OPEN
+            cmd.gripper = PoseDelta.GRIPPER_CLOSE if gripper_closes(float(result.action[6])) else PoseDelta.GRIPPER_OPEN
             cmd.step_id = self.step_id
             oldest = sample.oldest_stamp_ns
             ns_to_stamp(oldest, cmd.oldest_input_stamp)

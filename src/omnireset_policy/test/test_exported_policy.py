@@ -115,11 +115,11 @@ def test_scripted_policy_hovers_then_descends_and_closes_when_near(scripted):
     far = policy(_obs_with_target((0.004, -0.1, -0.2)))[0]
     # far horizontally: aims 5 cm above the object, steps saturate towards it (base frame)
     assert far[1] == -1.0 and far[2] == -1.0 and far[0] == pytest.approx(0.004 / 0.02, abs=1e-5)
-    assert far[6] < 0 and torch.all(far[3:6] == 0)
+    assert far[6] > 0 and torch.all(far[3:6] == 0)
     above = policy(_obs_with_target((0.0, 0.0, -0.01)))[0]
     assert above[2] == pytest.approx(-0.5, abs=1e-5)  # descends directly once aligned
     at = policy(_obs_with_target((0.002, 0.0, -0.003)))[0]
-    assert at[6] > 0  # within 1 cm: close
+    assert at[6] < 0  # within 1 cm: close (negative closes)
     eager = ScriptedReachPolicy(gain=0.5)
     assert eager(_obs_with_target((0.0, 0.0, -0.01)))[0, 2] == pytest.approx(-0.25, abs=1e-5)
 

@@ -100,7 +100,7 @@ def test_scripted_policy_closes_loop_on_fk(kinematics, tmp_path):
     ee_pos, _ = kinematics.forward(torch.tensor([Q], dtype=torch.float64))
     result = runner.step(Q, ((ee_pos[0] + torch.tensor([0.0, 0.0, -0.004])).tolist(), IDENTITY),
                          ([0.3, 0.2, 0.0], IDENTITY))
-    assert result.action[6] > 0  # 4 mm below the TCP: close
+    assert result.action[6] < 0  # 4 mm below the TCP: close (negative closes)
     assert result.action[2] == pytest.approx(-0.2, abs=1e-4)  # 4 mm / 0.02 scale, base frame down
 
 

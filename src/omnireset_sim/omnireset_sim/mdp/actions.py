@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from omnireset_policy.observation_layout import gripper_closes
+
 # Policy outputs are clamped to this magnitude (and NaN/Inf replaced) before use.
 ACTION_CLIP = 10.0
 
@@ -23,8 +25,8 @@ def sanitize_actions(actions: torch.Tensor, clip: float = ACTION_CLIP) -> tuple[
 
 
 def gripper_close_command(actions: torch.Tensor) -> torch.Tensor:
-    """Binary gripper: action[6] < 0 closes, >= 0 opens (Isaac Lab's BinaryJointAction convention)."""
-    return actions[:, 6] < 0.0
+    """Binary gripper: action[6] < 0 closes, >= 0 opens (observation_layout.gripper_closes)."""
+    return gripper_closes(actions[:, 6])
 
 
 class MotorDelay:
