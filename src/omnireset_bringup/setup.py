@@ -13,6 +13,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.perspective")),
+        (f"share/{PACKAGE}/policies/demo", glob("policies/demo/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from tqdm import tqdm
 
-        bar = tqdm(total=round(args.duration), unit="sim s", dynamic_ncols=True)
+        bar = tqdm(total=round(args.duration), unit="sim s", dynamic_ncols=True, mininterval=1.0)
         while True:
             rclpy.spin_once(node, timeout_sec=0.1)
             down = runner.poll()
@@ -170,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             if now > 0 and sim_start is None:
                 sim_start = now
             if sim_start is not None:
-                bar.n = min(round(now - sim_start), bar.total)
-                bar.refresh()
+                done = min(int(now - sim_start), bar.total)
+                if done > bar.n:
+                    bar.update(done - bar.n)
                 if now - sim_start >= args.duration:
                     break
             if time.monotonic() - wall_start > wall_limit:

@@ -242,6 +242,12 @@ class MujocoEngine:
             m.actuator_biasprm[g, 1] = -kp
             m.actuator_biasprm[g, 2] = -kv
 
+    def set_arm_state(self, env_id: int, joint_pos, joint_vel) -> None:
+        """Overwrite one world's arm joint positions/velocities (the sim node pins a "blocked" arm)."""
+        q0, v0 = self._qpos0, self._qvel0
+        self._state[env_id, q0 + self._arm_qpos[0] : q0 + self._arm_qpos[0] + 6] = joint_pos
+        self._state[env_id, v0 + self._arm_dof[0] : v0 + self._arm_dof[0] + 6] = joint_vel
+
     # ---- debugging / tests ---------------------------------------------------------------------
     def corrupt_world(self, env_id: int, kind: str = "nan") -> None:
         """Make one world unstable (tests): 'nan' writes NaN into its qpos, 'spin' a huge joint speed."""
