@@ -49,8 +49,12 @@ class BagRecorder:
         self.path = Path(path)
         if self.path.exists():
             raise FileExistsError(f"recording {self.path} exists already")
-        self._tmp = self.path.with_name(self.path.name + ".partial")
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        # rosbag2 names the .mcap after the bag directory: write <parent>/.<name>.partial/<name>
+        # and move that directory into place on close.
+        self._tmp_parent = self.path.with_name(f".{self.path.name}.partial")
+        shutil.rmtree(self._tmp_parent, ignore_errors=True)
+        self._tmp_parent.mkdir(parents=True)
+        self._tmp = self._tmp_parent / self.path.name
         store = _typestore()
         self._writer = Writer(self._tmp, version=9, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
@@ -83,4 +87,5 @@ class BagRecorder:
             self._node.destroy_subscription(sub)
         self._writer.close()
         os.replace(self._tmp, self.path)
+        self._tmp_parent.rmdir()
         return self.path

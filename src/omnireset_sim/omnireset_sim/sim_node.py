@@ -62,6 +62,7 @@ _KNOWN = {
     "camera_rate_hz": (30.0, "Camera rate (sim time)."),
     "image_width": (224, "Image width, px."),
     "image_height": (224, "Image height, px."),
+    "muted_cameras": ([""], "Fault injection: cameras rendered but not published (settable at run time)."),
     "osc_kp": ([200.0, 200.0, 200.0, 3.0, 3.0, 3.0], "OSC stiffness per axis (training gains by default)."),
     "osc_zeta": ([3.0, 3.0, 3.0, 1.0, 1.0, 1.0], "OSC damping ratio per axis."),
     "command_timeout": (0.5, "s without a command before the arm holds its pose."),
@@ -117,6 +118,8 @@ class SimNode(Node):
         self.create_subscription(PoseDelta, self.p["command_topic"], self._on_command, reliable)
         self.create_service(ResetEpisode, "~/reset_episode", self._on_reset)
         self.create_service(SetBool, "~/pin_arm", self._on_pin)
+        self.muted = {c for c in self.p["muted_cameras"] if c}
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.running = True
         self.thread = threading.Thread(target=self._physics_loop, name="physics", daemon=True)
         self.get_logger().info(
@@ -165,6 +168,16 @@ class SimNode(Node):
         response.message = "arm pinned" if request.data else "arm released"
         return response
 
+    def _on_set_parameters(self, params):
+        from rcl_interfaces.msg import SetParametersResult
+
+        for param in params:
+            if param.name == "muted_cameras":
+                self.muted = {c for c in param.value if c}
+            elif param.name != "use_sim_time":
+                return SetParametersResult(successful=False, reason=f"{param.name} is fixed after start-up")
+        return SetParametersResult(successful=True)
+
     # ---- physics thread ------------------------------------------------------------------------
     def _every(self, rate_hz: float) -> int:
         return max(1, round(1.0 / (rate_hz * self.core.dt)))
@@ -201,7 +214,8 @@ class SimNode(Node):
                 images = {cam: self.core.render(cam, p["image_width"], p["image_height"])
                           for cam in self.pub_cams} if self.pub_cams and steps % n_cam == 0 else {}
             for cam, img in images.items():
-                self._publish_image(cam, img, stamp)
+                if cam not in self.muted:
+                    self._publish_image(cam, img, stamp)
             if outcome is not None:
                 self.outcome_count += 1
                 self.pub_outcome.publish(EpisodeOutcome(
