@@ -141,19 +141,21 @@ def state_graph(tmp_path_factory):
     specs = [replace(s, respawn=False) for s in graph.sim_graph(seed=3)]
     tmp = tmp_path_factory.mktemp("state_graph")
     runner = start_graph(tmp, env, specs)
-    rclpy.init()
-    probe = Probe("e2e_probe")
-    probe.listen(PoseDelta, graph.TOPICS["command"])
-    probe.listen(PolicyStatus, graph.TOPICS["policy_status"], keep=200)
-    probe.listen(SupervisorStatus, graph.TOPICS["supervisor_status"], keep=400)
-    probe.listen(JointState, graph.TOPICS["joint_states"], keep=2000)
-    probe.listen(OscControllerState, "/omnireset/controller/state", keep=500)
-    probe.start()
+    probe = None
     try:
+        rclpy.init()
+        probe = Probe("e2e_probe")
+        probe.listen(PoseDelta, graph.TOPICS["command"])
+        probe.listen(PolicyStatus, graph.TOPICS["policy_status"], keep=200)
+        probe.listen(SupervisorStatus, graph.TOPICS["supervisor_status"], keep=400)
+        probe.listen(JointState, graph.TOPICS["joint_states"], keep=2000)
+        probe.listen(OscControllerState, "/omnireset/controller/state", keep=500)
+        probe.start()
         wait_until(lambda: len(probe.get(graph.TOPICS["command"])) >= 5, 90, "the first relayed commands")
         yield runner, probe
     finally:
-        probe.close()
+        if probe is not None:
+            probe.close()
         rclpy.try_shutdown()
         runner.stop()
         for k, v in old.items():
@@ -301,12 +303,13 @@ def test_stopped_camera_stops_commanding_and_is_named(tmp_path, muted):
     specs[0].parameters.update({"image_width": 96, "image_height": 96, "camera_rate_hz": 10.0})
     runner = start_graph(tmp_path, env, specs)
     context = rclpy.Context()
-    rclpy.init(context=context)  # its own DDS domain, beside the module graph's context
-    probe = Probe("e2e_camera_probe", context=context)
-    probe.listen(PoseDelta, graph.TOPICS["command"])
-    probe.listen(PolicyStatus, graph.TOPICS["policy_status"], keep=300)
-    probe.start()
+    probe = None
     try:
+        rclpy.init(context=context)  # its own DDS domain, beside the module graph's context
+        probe = Probe("e2e_camera_probe", context=context)
+        probe.listen(PoseDelta, graph.TOPICS["command"])
+        probe.listen(PolicyStatus, graph.TOPICS["policy_status"], keep=300)
+        probe.start()
         wait_until(lambda: len(probe.get(graph.TOPICS["command"])) >= 5, 120, "commands from the image policy")
         from rcl_interfaces.srv import SetParameters
 
@@ -323,7 +326,8 @@ def test_stopped_camera_stops_commanding_and_is_named(tmp_path, muted):
         late = [m for m in probe.get(graph.TOPICS["command"]) if stamp_s(m) > t_stale + 0.05]
         assert late == [], f"{len(late)} commands after {topic} went stale"
     finally:
-        probe.close()
+        if probe is not None:
+            probe.close()
         rclpy.try_shutdown(context=context)
         runner.stop()
         for k, v in old.items():
