@@ -23,6 +23,14 @@ setup(
         "console_scripts": [
             "view = omnireset_sim.view:main",
             "list_tasks = omnireset_sim.list_tasks:main",
+            "grasps = omnireset_sim.resets.grasps_cli:main",
+            "partial_assemblies = omnireset_sim.resets.partial_assemblies_cli:main",
+            "resets = omnireset_sim.resets.resets_cli:main",
+            "train = omnireset_sim.rl.train:main",
+            "evaluate = omnireset_sim.rl.evaluate:main",
+            "export = omnireset_sim.rl.export:main",
+            "sim_node = omnireset_sim.sim_node:main",
+            "sysid = omnireset_sim.sysid.cli:main",
         ],
     },
 )

@@ -24,6 +24,7 @@ import time
 
 import rclpy
 from builtin_interfaces.msg import Time
+from rclpy.executors import ExternalShutdownException
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -318,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:
         print(f"sim_node: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     finally:
         if node is not None:
