@@ -195,3 +195,44 @@ def test_finetune_randomization_draws_actuation_rows():
     m = env.engine.models[3]
     np.testing.assert_allclose(m.dof_armature[:6], env.dynamics.joint_armature[3].numpy())
     np.testing.assert_allclose(env.osc.kp[3].numpy(), np.array(env.cfg.osc_gains.kp) * scale[3].numpy())
+
+
+def test_dynamic_friction_term_is_added_to_the_applied_torque():
+    """sysid's friction model: with a dynamic/static ratio != 1 the env adds its velocity term
+    (undelayed) to the delayed OSC torque, every physics step."""
+    from omnireset_sim.envs.vec_env import make_env
+    from omnireset_sim.sysid.params import dynamic_friction_torque
+
+    env = make_env("peg_insertion", "easy", num_envs=2, seed=1)
+    applied, delayed = [], []
+    engine_step, delay_call = env.engine.step, env.delay.__class__.__call__
+
+    def spy_engine(tau, close):
+        applied.append((tau.clone(), env.engine.state().joint_vel.clone()))
+        engine_step(tau, close)
+
+    def spy_delay(self, tau):
+        out = delay_call(self, tau)
+        delayed.append(out.clone())
+        return out
+
+    env.engine.step = spy_engine
+    env.delay.__class__.__call__ = spy_delay
+    try:
+        env.dynamics.joint_friction[:] = 3.0
+        env.dynamic_friction_ratio[:] = 0.4
+        actions = torch.zeros(2, 7, dtype=torch.float32)
+        actions[:, 0] = 1.0
+        actions[:, 2] = 1.0
+        for _ in range(3):
+            env.step(actions)
+    finally:
+        env.delay.__class__.__call__ = delay_call
+    assert len(applied) == len(delayed) == 3 * env.cfg.decimation
+    largest = 0.0
+    for (tau, qd), osc in zip(applied, delayed):
+        extra = dynamic_friction_torque(qd, env.dynamics.joint_friction, env.dynamic_friction_ratio)
+        torch.testing.assert_close(tau, osc + extra)
+        largest = max(largest, float(extra.abs().max()))
+    assert largest > 0.1, "the arm slides, so the dynamic-friction term acts"
+    env.close()

@@ -30,6 +30,7 @@ from ..mdp.task_metrics import GoalFrame
 from ..tasks import get_variant
 from .engine import DynamicsParams
 from .reset import ReachingResetSampler, ResetSampler
+from ..sysid.params import dynamic_friction_torque
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ class OmniResetEnv:
         self.osc_kp_scale = torch.ones(n, 6, dtype=f64)
         self.episode_sums: dict[str, torch.Tensor] = {}
         self.nan_action_count = torch.zeros(n, dtype=torch.long)
+        # Dynamic/static friction ratio per joint (sysid's friction model, sysid/params.py): 1 = the
+        # MuJoCo frictionloss alone (Coulomb, static == dynamic). The finetune curriculum sets it.
+        self.dynamic_friction_ratio = torch.ones(n, 6, dtype=f64)
         # Startup randomization (frictions, masses), then the first reset of everything.
         nominal = self.engine.nominal
         self.dynamics: DynamicsParams = events.sample_startup(cfg.randomization, nominal, n, self.generator)
@@ -224,7 +228,12 @@ class OmniResetEnv:
             q = s.joint_pos
             pos, rot, jac = self.kin.forward_with_jacobian(q)
             tau = self.osc.torque(jac, s.joint_vel, pos, rot, self.target_pos, self.target_rot)
-            self.engine.step(self.delay(tau), close)
+            tau = self.delay(tau)
+            if self._dynamic_friction_on():
+                # Undelayed: friction acts on the joint, not through the motor's command path.
+                tau = tau + dynamic_friction_torque(s.joint_vel, self.dynamics.joint_friction,
+                                                    self.dynamic_friction_ratio)
+            self.engine.step(tau, close)
         self.episode_length_buf += 1
 
         s, q, ee_pos, ee_rot, jac, t_rot, r_rot = self._snapshot()
@@ -250,6 +259,9 @@ class OmniResetEnv:
         self.extras = {"time_outs": time_out & ~abnormal, "log": log, "nan_actions": nonfinite,
                        "abnormal": abnormal, "success": success}
         return self._obs, reward.to(torch.float32), dones, self.extras
+
+    def _dynamic_friction_on(self) -> bool:
+        return bool((self.dynamic_friction_ratio != 1.0).any())
 
     def _episode_log(self, dones, abnormal, time_out, nonfinite) -> dict:
         log: dict[str, float | torch.Tensor] = {"Actions/nan_or_inf_rows": float(nonfinite.sum())}
