@@ -64,7 +64,7 @@ def _graph(context):
             "ur_type": value["ur_type"],
             "robot_ip": value["robot_ip"],
             "controllers_file": str(Path(get_package_share_directory("omnireset_control"))
-                                    / "config" / "ur_controllers.yaml"),
+                                    / "config" / "ur_osc_controllers.yaml"),
             "initial_joint_controller": "osc_torque_controller",
             "activate_joint_controller": "true",
             "headless_mode": value["headless_mode"],

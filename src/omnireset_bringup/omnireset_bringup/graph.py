@@ -26,6 +26,9 @@ TOPICS = {
     "episode_outcome": "/omnireset/episode_outcome",
     "target_pose": "/omnireset/object_pose/target",
     "receptive_pose": "/omnireset/object_pose/receptive",
+    # On the robot the supervisor relays straight into the ros2_control OSC controller
+    # (omnireset_control/OscTorqueController subscribes ~/command).
+    "controller_command": "/osc_torque_controller/command",
 }
 
 # The three cameras, named and namespaced as realsense2_camera names its topics:
@@ -161,7 +164,7 @@ def real_graph(policy_dir: str | None = None, camera_serials: dict[str, str] | N
             name="supervisor",
             parameter_files=["supervisor.yaml"],
             parameters={"policy_command_topic": TOPICS["policy_command"],
-                        "command_topic": TOPICS["command"]},
+                        "command_topic": TOPICS["controller_command"]},
             respawn=True,
         ),
     ]

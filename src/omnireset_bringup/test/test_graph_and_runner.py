@@ -41,6 +41,8 @@ def test_real_graph_names_cameras_like_realsense2_camera():
     assert all(c.namespace == graph.CAMERA_NAMESPACE and c.needs_hardware for c in cams)
     assert cams[0].parameters == {"serial_no": "'123'"}
     assert graph.camera_topic("wrist") == "/camera/wrist/color/image_raw"
+    supervisor = next(n for n in nodes if n.name == "supervisor")
+    assert supervisor.parameters["command_topic"] == "/osc_torque_controller/command"
 
 
 def test_missing_hardware_package_is_named():
