@@ -109,3 +109,29 @@ def test_duplicate_node_names_are_refused(tmp_path):
     spec = graph.NodeSpec(package="x", executable="e", name="same")
     with pytest.raises(ValueError, match="duplicate node names"):
         runner_mod.GraphRunner([spec, spec], log_dir=tmp_path)
+
+
+def test_rqt_perspective_names_real_topics_and_fields():
+    """Every topic / field the rqt perspective plots or shows exists in the graph and messages."""
+    import ast
+    import json
+
+    from omnireset_msgs.msg import PolicyStatus, SupervisorStatus
+
+    doc = json.loads((graph.config_dir() / "omnireset.perspective").read_text())
+    plugins = doc["groups"]["pluginmanager"]["groups"]
+    fields = {graph.TOPICS["policy_status"]: PolicyStatus.get_fields_and_field_types(),
+              graph.TOPICS["supervisor_status"]: SupervisorStatus.get_fields_and_field_types()}
+    cameras = {graph.camera_topic(c) for c in graph.CAMERAS}
+    seen_plots = seen_images = 0
+    for name, group in plugins.items():
+        keys = group["groups"]["plugin"]["keys"]
+        if "rqt_plot" in name:
+            for series in ast.literal_eval(keys["topics"]["repr"]):
+                topic, field = series.rsplit("/", 1)
+                assert topic in fields and field in fields[topic], series
+                seen_plots += 1
+        if "rqt_image_view" in name:
+            assert ast.literal_eval(keys["topic"]["repr"]) in cameras
+            seen_images += 1
+    assert seen_plots >= 4 and seen_images == 3
