@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None, help="wall seconds before giving up")
     parser.add_argument("--real-time-factor", type=float, default=1.0)
     parser.add_argument("--no-cameras", action="store_true", help="do not render camera topics")
+    parser.add_argument("--camera-rate", type=float, default=2.0,
+                        help="camera rate in sim Hz (a state policy only needs them for the strip; an image "
+                             "policy needs 10 or more, and CPU rendering then runs below real time)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="output directory (default runs/demo-<time>)")
     args = parser.parse_args(argv)
@@ -103,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     cameras = not args.no_cameras
     nodes = graph.sim_graph(task=args.task, variant=args.variant, policy_dir=args.policy, cameras=cameras,
                             real_time_factor=args.real_time_factor, seed=args.seed)
+    if cameras:
+        nodes[0].parameters["camera_rate_hz"] = float(args.camera_rate)
     try:
         runner_cls = __import__("omnireset_bringup.runner", fromlist=["GraphRunner"]).GraphRunner
         runner = runner_cls(nodes, log_dir=out / "logs")
