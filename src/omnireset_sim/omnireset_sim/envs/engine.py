@@ -74,6 +74,9 @@ class ResetState:
     receptive_pos: torch.Tensor  # [M,3]
     receptive_quat: torch.Tensor  # [M,4]
     reset_type: torch.Tensor  # [M] long, index into the sampler's `reset_type_names`
+    # [M] finger opening (m, one finger) where a sampler knows it (a stable grasp closes on the
+    # object, not at 0); None: fully closed / fully open from `gripper_closed`.
+    gripper_opening: torch.Tensor | None = None
 
 
 @runtime_checkable

@@ -190,6 +190,8 @@ class MujocoEngine:
         from ..assets.gripper import CLOSE_SETPOINT, FINGER_STROKE
 
         opening = np.where(closed, 0.0, FINGER_STROKE)
+        if reset.gripper_opening is not None:
+            opening = np.clip(reset.gripper_opening.to(torch.float64).cpu().numpy(), 0.0, FINGER_STROKE)
         for j in self._finger_qpos:
             rows[:, q0 + j] = opening
         rows[:, self._act0 + self._gripper_act_adr] = np.where(closed, CLOSE_SETPOINT, FINGER_STROKE)

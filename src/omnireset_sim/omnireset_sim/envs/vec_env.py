@@ -291,10 +291,13 @@ class OmniResetEnv:
         self.engine.close()
 
 
-def make_env(task: str = "peg_insertion", variant: str = "hard", num_envs: int = 64, **overrides) -> OmniResetEnv:
-    """Build an env; `overrides` are EnvCfg fields (unknown names raise with the valid ones)."""
+def make_env(task: str = "peg_insertion", variant: str = "hard", num_envs: int = 64,
+             reset_sampler: ResetSampler | None = None, **overrides) -> OmniResetEnv:
+    """Build an env; `overrides` are EnvCfg fields (unknown names raise with the valid ones);
+    `reset_sampler` replaces the default reaching sampler (e.g. resets.DatasetResetSampler)."""
     valid = set(EnvCfg.__dataclass_fields__)
     unknown = sorted(set(overrides) - valid)
     if unknown:
         raise ValueError(f"unknown EnvCfg field(s) {unknown}; valid: {sorted(valid)}")
-    return OmniResetEnv(replace(EnvCfg(), task=task, variant=variant, num_envs=num_envs, **overrides))
+    return OmniResetEnv(replace(EnvCfg(), task=task, variant=variant, num_envs=num_envs, **overrides),
+                        reset_sampler=reset_sampler)
