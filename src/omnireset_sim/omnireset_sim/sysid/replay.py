@@ -48,12 +48,18 @@ CONTROL_SPEC = mujoco.mjtState.mjSTATE_CTRL
 DIVERGED_LOSS = 10.0
 
 
+SYSID_FINGER_FORCE = 200.0  # N
+
+
 def build_sysid_xml(kinematics_params, arm: ArmConfig | None = None, gripper: GripperConfig | None = None,
                     physics_dt: float = PHYSICS_DT) -> str:
     """MJCF of the arm-only sysid scene. Thin wrapper over the task-scene asset functions (the
     scene builder always adds a table and objects, which sysid must not have)."""
     arm = arm or ArmConfig()
-    gripper = gripper or GripperConfig()
+    # The real 2F-85 is not backdrivable: its fingers do not swing under arm accelerations. A
+    # strong finger servo keeps the simulated ones as still, so they add no dynamics that the
+    # arm's armature/friction/delay would otherwise absorb (a weak one biased the delay estimate).
+    gripper = gripper or GripperConfig(force=SYSID_FINGER_FORCE)
     if not (math.isfinite(physics_dt) and physics_dt > 0):
         raise ValueError(f"physics_dt must be finite and > 0, got {physics_dt}")
     root = ET.Element("mujoco", model=f"omnireset_sysid_{arm.robot}")
