@@ -280,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     ros.add_argument("--rate", type=float, default=None, help="target stream rate, Hz (default: chirp rate)")
     ros.add_argument("--source", default="real", choices=["real", "sim"])
     ros.add_argument("--settle-timeout", type=float, default=10.0)
+    ros.add_argument("--command-topic", default=None,
+                     help="PoseDelta topic (default: real /osc_torque_controller/command, sim /omnireset/command)")
+    ros.add_argument("--controller-state-topic", default=None,
+                     help="OscControllerState topic (default: real /osc_torque_controller/state, "
+                          "sim /omnireset/controller/state)")
     ros.set_defaults(func=cmd_ros_record)
     return p
 

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from omnireset_control.constants import ARM_JOINT_NAMES, CONTROLLER_RATE_HZ
+from omnireset_control.constants import PHYSICS_DT, ARM_JOINT_NAMES, CONTROLLER_RATE_HZ
 from omnireset_control.rotations import matrix_to_axis_angle, quat_to_matrix
 
 from .chirp import ChirpTargets
@@ -34,6 +34,12 @@ from .recording import Recording, RecordingError, git_revision
 COMMAND_TOPIC = "/omnireset/command"  # omnireset_bringup.graph.TOPICS["command"]
 JOINT_STATES_TOPIC = "/joint_states"
 CONTROLLER_STATE_TOPIC = "/osc_torque_controller/state"
+# Where each source listens / reports: the ros2_control controller on the robot, the sim node
+# (omnireset_sim.sim_node) in simulation.
+SOURCE_TOPICS = {
+    "real": {"command_topic": "/osc_torque_controller/command", "controller_state_topic": CONTROLLER_STATE_TOPIC},
+    "sim": {"command_topic": COMMAND_TOPIC, "controller_state_topic": "/omnireset/controller/state"},
+}
 BASE_FRAME = "base_link"
 MAX_GAP_SAMPLES = 5
 
@@ -148,10 +154,13 @@ def _stamp(msg_stamp) -> float:
 
 def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: float = float(CONTROLLER_RATE_HZ),
                        command_topic: str = COMMAND_TOPIC, joint_states_topic: str = JOINT_STATES_TOPIC,
-                       controller_state_topic: str = CONTROLLER_STATE_TOPIC, stream_rate: float | None = None):
-    """An rclpy node that streams `targets` once started (`node.start()`) and fills an assembler."""
+                       controller_state_topic: str = CONTROLLER_STATE_TOPIC, stream_rate: float | None = None,
+                       use_sim_time: bool = False):
+    """An rclpy node that streams `targets` once started (`node.start()`) and fills an assembler.
+    ``use_sim_time``: follow /clock (the sim node stamps its joint states in sim time)."""
+    from rclpy.parameter import Parameter
     from rclpy.node import Node
-    from rclpy.qos import QoSProfile, qos_profile_sensor_data
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import JointState
 
     from omnireset_control.kinematics import BatchedKinematics
@@ -159,7 +168,8 @@ def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: fl
 
     class SysidRecorderNode(Node):
         def __init__(self):
-            super().__init__("sysid_recorder")
+            super().__init__("sysid_recorder",
+                             parameter_overrides=[Parameter("use_sim_time", value=bool(use_sim_time))])
             self.assembler = RecordingAssembler()
             self.streamer = ChirpStreamer(targets)
             self.kin = BatchedKinematics(kinematics_params, dtype=torch.float64)
@@ -169,7 +179,9 @@ def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: fl
             self.error: str | None = None
             self.sent = 0
             self.pub = self.create_publisher(PoseDelta, command_topic, QoSProfile(depth=10))
-            self.create_subscription(JointState, joint_states_topic, self._on_joints, qos_profile_sensor_data)
+            # Best effort like the drivers, but a deep queue: a busy recorder must not drop samples.
+            deep = QoSProfile(depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT)
+            self.create_subscription(JointState, joint_states_topic, self._on_joints, deep)
             self.create_subscription(OscControllerState, controller_state_topic, self._on_state, QoSProfile(depth=50))
             self.timer = self.create_timer(1.0 / (stream_rate or targets.rate), self._tick)
 
@@ -257,7 +269,12 @@ def main(args) -> int:
     rclpy.init()
     try:
         # Start pose is where the robot stands now: the first joint sample decides it.
-        probe = make_recorder_node(chirp_targets(*_home(params, cfg.start_joints), cfg.chirp), params)
+        topics = dict(SOURCE_TOPICS[args.source])
+        topics.update({k: v for k, v in (("command_topic", getattr(args, "command_topic", None)),
+                                         ("controller_state_topic", getattr(args, "controller_state_topic", None)))
+                       if v})
+        topics["use_sim_time"] = args.source == "sim"
+        probe = make_recorder_node(chirp_targets(*_home(params, cfg.start_joints), cfg.chirp), params, **topics)
         deadline = time.monotonic() + args.settle_timeout
         while probe.latest_q is None and time.monotonic() < deadline:
             rclpy.spin_once(probe, timeout_sec=0.05)
@@ -266,10 +283,13 @@ def main(args) -> int:
         q_now = probe.latest_q
         probe.destroy_node()
         targets = chirp_targets(*_home(params, q_now), cfg.chirp)
-        node = make_recorder_node(targets, params, record_rate=cfg.chirp.rate, stream_rate=args.rate)
+        # The robot streams joint states at the controller rate (500 Hz); the sim node at its physics
+        # rate (120 Hz): record on that grid so a gap means lost messages, not the source's rate.
+        record_rate = cfg.chirp.rate if args.source == "real" else 1.0 / PHYSICS_DT
+        node = make_recorder_node(targets, params, record_rate=record_rate, stream_rate=args.rate, **topics)
         print(f"streaming a {targets.t[-1]:.1f} s chirp from q={np.round(q_now, 3).tolist()} ...")
         record_chirp(node, args.settle_timeout)
-        rec = node.assembler.build(cfg.chirp.rate, {"robot": cfg.robot, "source": args.source,
+        rec = node.assembler.build(record_rate, {"robot": cfg.robot, "source": args.source,
                                                     "calibration": cfg.calibration, "start_joints": q_now.tolist(),
                                                     "targets_sent": node.sent})
         node.destroy_node()
