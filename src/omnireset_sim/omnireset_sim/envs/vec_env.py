@@ -240,6 +240,7 @@ class OmniResetEnv:
         time_out = terminations.time_out(self.episode_length_buf, self.max_episode_length)
         abnormal = terminations.abnormal_robot_state(s.joint_vel, self.engine.arm_velocity_limits, s.finite,
                                                      s.sim_reset)
+        abnormal |= terminations.object_escaped(s.target_pos, s.target_lin_vel)
         goal = self.goal.errors(torch.nan_to_num(s.target_pos), t_rot, s.receptive_pos, r_rot)
         success = goal.success & ~abnormal
         reward, terms = rewards.compute_reward(
