@@ -1,0 +1,175 @@
+"""Rendering for data collection, with Table 2 / A.3.7 visual randomization, outside the engine.
+
+``RandomizedRenderer`` keeps its own copy of the engine's MjModel used only for drawing: per
+world it writes that world's sampled appearance (light intensity and position, table / object /
+robot colours, camera pose +-5 cm / +-2 deg and field-of-view jitter around the calibrated
+cameras) into the copy, loads the world's state from the engine's public ``raw_state()`` /
+``state()``, runs ``mj_forward`` and renders. Visual fields never reach the physics, so the
+engine is not touched. The same forward pass gives the binary gripper/target contact flag.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+
+import mujoco
+import numpy as np
+
+from ..assets.arm import ARM_BODY_NAMES
+from ..assets.gripper import GRIPPER_BODIES
+from ..assets.scene import RECEPTIVE_BODY, TABLE_BODY, TARGET_BODY
+from ..envs.mujoco_engine import STATE_SPEC
+
+
+@dataclass(frozen=True)
+class VisualRandomizationCfg:
+    enabled: bool = True
+    camera_pos_m: float = 0.05  # uniform +- per axis (A.3.7: small range around calibration)
+    camera_rot_deg: float = 2.0  # rotation about a random axis, uniform +-
+    fovy_deg: float = 2.0  # vertical field of view, uniform +-
+    light_scale: tuple[float, float] = (0.5, 1.5)  # diffuse/ambient intensity multiplier
+    light_pos_m: float = 0.3  # uniform +- per axis
+    colour_range: tuple[float, float] = (0.05, 0.95)  # RGB of table / objects / robot links
+
+    def __post_init__(self) -> None:
+        for name in ("camera_pos_m", "camera_rot_deg", "fovy_deg", "light_pos_m"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"visual randomization {name} must be finite and >= 0, got {v}")
+        lo, hi = self.light_scale
+        if not (0 <= lo <= hi and math.isfinite(hi)):
+            raise ValueError(f"light_scale must be 0 <= low <= high, got {self.light_scale}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _axis_angle_quat(axis: np.ndarray, angle: float) -> np.ndarray:
+    axis = axis / max(np.linalg.norm(axis), 1e-12)
+    return np.concatenate([[math.cos(angle / 2)], math.sin(angle / 2) * axis])
+
+
+@dataclass
+class WorldAppearance:
+    cam_pos: np.ndarray  # [ncam, 3]
+    cam_quat: np.ndarray  # [ncam, 4]
+    cam_fovy: np.ndarray  # [ncam]
+    light_diffuse: np.ndarray
+    light_ambient: np.ndarray
+    light_pos: np.ndarray
+    geom_rgba: np.ndarray  # [ngeom, 4]
+    mat_rgba: np.ndarray  # [nmat, 4]
+
+
+class RandomizedRenderer:
+    """Renders world i of a MujocoEngine from named cameras with per-world sampled appearance."""
+
+    def __init__(self, engine, cameras, width: int, height: int, cfg: VisualRandomizationCfg | None = None,
+                 seed: int = 0):
+        self.engine = engine
+        self.cfg = cfg or VisualRandomizationCfg()
+        self.model = copy.deepcopy(engine.model)
+        m = self.model
+        valid = [m.camera(i).name for i in range(m.ncam)]
+        unknown = [c for c in cameras if c not in valid]
+        if unknown:
+            raise ValueError(f"unknown camera(s) {unknown}; the scene has {valid}")
+        if width <= 0 or height <= 0:
+            raise ValueError(f"image size must be positive, got {width}x{height}")
+        if width > m.vis.global_.offwidth or height > m.vis.global_.offheight:
+            m.vis.global_.offwidth = max(width, m.vis.global_.offwidth)
+            m.vis.global_.offheight = max(height, m.vis.global_.offheight)
+        self.cameras = tuple(cameras)
+        self.width, self.height = int(width), int(height)
+        self.rng = np.random.default_rng(seed)
+        self.data = mujoco.MjData(m)
+        self.renderer = mujoco.Renderer(m, height=self.height, width=self.width)
+        self.nominal = self._read(m)
+
+        def geoms_of(body_names):
+            ids = {m.body(n).id for n in body_names}
+            return np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] in ids], dtype=np.int64)
+
+        self.groups = {"table": geoms_of([TABLE_BODY]), "target": geoms_of([TARGET_BODY]),
+                       "receptive": geoms_of([RECEPTIVE_BODY]), "robot": geoms_of(ARM_BODY_NAMES + GRIPPER_BODIES)}
+        self._target_geoms = set(self.groups["target"].tolist())
+        self._gripper_geoms = set(geoms_of(GRIPPER_BODIES).tolist())
+        self.appearance: list[WorldAppearance] = [self.nominal] * engine.num_envs
+
+    @staticmethod
+    def _read(m) -> WorldAppearance:
+        return WorldAppearance(m.cam_pos.copy(), m.cam_quat.copy(), m.cam_fovy.copy(), m.light_diffuse.copy(),
+                               m.light_ambient.copy(), m.light_pos.copy(), m.geom_rgba.copy(), m.mat_rgba.copy())
+
+    def randomize(self, env_id: int) -> None:
+        """Draw a new appearance for one world (call at each of its episode starts)."""
+        if not self.cfg.enabled:
+            return
+        c, r, n, m = self.cfg, self.rng, self.nominal, self.model
+        cam_pos = n.cam_pos + r.uniform(-c.camera_pos_m, c.camera_pos_m, n.cam_pos.shape)
+        cam_quat = n.cam_quat.copy()
+        for i in range(m.ncam):
+            dq = _axis_angle_quat(r.normal(size=3), math.radians(r.uniform(-c.camera_rot_deg, c.camera_rot_deg)))
+            out = np.zeros(4)
+            mujoco.mju_mulQuat(out, n.cam_quat[i], dq)
+            cam_quat[i] = out
+        fovy = n.cam_fovy + r.uniform(-c.fovy_deg, c.fovy_deg, n.cam_fovy.shape)
+        scale = r.uniform(*c.light_scale, size=(m.nlight, 1))
+        geom_rgba = n.geom_rgba.copy()
+        mat_rgba = n.mat_rgba.copy()
+        for name, ids in self.groups.items():
+            if ids.size == 0:
+                continue
+            colour = r.uniform(*c.colour_range, size=3)
+            geom_rgba[ids, :3] = colour
+            mats = np.unique(m.geom_matid[ids])
+            mats = mats[mats >= 0]
+            # a geom with a material is drawn with the material's colour (times its texture)
+            mat_rgba[mats, :3] = colour
+        self.appearance[env_id] = WorldAppearance(
+            cam_pos, cam_quat, fovy, np.clip(n.light_diffuse * scale, 0, 1), np.clip(n.light_ambient * scale, 0, 1),
+            n.light_pos + r.uniform(-c.light_pos_m, c.light_pos_m, n.light_pos.shape), geom_rgba, mat_rgba)
+
+    def _apply(self, a: WorldAppearance) -> None:
+        m = self.model
+        m.cam_pos[:] = a.cam_pos
+        m.cam_quat[:] = a.cam_quat
+        m.cam_fovy[:] = a.cam_fovy
+        m.light_diffuse[:] = a.light_diffuse
+        m.light_ambient[:] = a.light_ambient
+        m.light_pos[:] = a.light_pos
+        m.geom_rgba[:] = a.geom_rgba
+        m.mat_rgba[:] = a.mat_rgba
+
+    def _load_world(self, env_id: int) -> None:
+        m, d = self.model, self.data
+        mujoco.mj_setState(m, d, self.engine.raw_state()[env_id], STATE_SPEC)
+        s = self.engine.state()
+        d.mocap_pos[0] = s.receptive_pos[env_id].numpy()
+        d.mocap_quat[0] = s.receptive_quat[env_id].numpy()
+        mujoco.mj_forward(m, d)
+
+    def contact(self) -> bool:
+        """Gripper touches the target object in the last loaded world."""
+        d = self.data
+        for i in range(d.ncon):
+            g1, g2 = int(d.contact[i].geom1), int(d.contact[i].geom2)
+            if (g1 in self._target_geoms and g2 in self._gripper_geoms) or \
+                    (g2 in self._target_geoms and g1 in self._gripper_geoms):
+                return True
+        return False
+
+    def render_world(self, env_id: int) -> tuple[dict[str, np.ndarray], bool]:
+        """{camera: uint8 [H, W, 3]} of one world, and its gripper/target contact flag."""
+        self._apply(self.appearance[env_id])
+        self._load_world(env_id)
+        images = {}
+        for cam in self.cameras:
+            self.renderer.update_scene(self.data, camera=cam)
+            images[cam] = self.renderer.render().copy()
+        return images, self.contact()
+
+    def close(self) -> None:
+        self.renderer.close()
