@@ -194,7 +194,7 @@ def test_student_network_shapes_follow_the_paper():
 
 
 def test_evaluation_in_sim_runs_student_and_expert_from_reaching_resets(shards, tmp_path):
-    from omnireset_policy.student.evaluate import evaluate_policy
+    from omnireset_sim.collect.evaluate_student import evaluate_policy
 
     result = distill(_tiny_cfg(shards, tmp_path / "run", steps=1), progress=False)
     out = export_student(result.model, tmp_path / "export", (64, 64), result.dataset.index.attrs, seed=0)

@@ -203,14 +203,24 @@ class ExpertDataset(torch.utils.data.Dataset):
 
 def check_camera_config(cameras, image_size, config_path) -> None:
     """Refuse a dataset/student whose cameras or image size (height, width) differ from a camera
-    configuration in omnireset_sim's cameras.yaml format (the cameras the policy will see)."""
-    from omnireset_sim.assets.cameras import load_cameras
+    configuration in the cameras.yaml format (``image_size: [width, height]`` and a ``cameras``
+    mapping; omnireset_sim validates the poses in it, this only needs names and size)."""
+    import yaml
 
-    cfg = load_cameras(config_path)
-    names = set(cfg.cameras)
+    try:
+        data = yaml.safe_load(Path(config_path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise DatasetMismatchError(f"camera config {config_path}: cannot be read ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("cameras"), dict):
+        raise DatasetMismatchError(f"camera config {config_path}: key 'cameras' (a mapping of camera names) missing")
+    size = data.get("image_size", [224, 224])
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+        raise DatasetMismatchError(f"camera config {config_path}: image_size must be [width, height], got {size!r}")
+    names = set(data["cameras"])
     if set(cameras) != names:
         raise DatasetMismatchError(f"camera names differ: dataset/student {sorted(cameras)}, camera config "
                                    f"{config_path} {sorted(names)}")
-    if tuple(image_size) != (cfg.height, cfg.width):
+    width, height = size
+    if tuple(image_size) != (height, width):
         raise DatasetMismatchError(f"image size differs: dataset/student [height, width] {list(image_size)}, camera "
-                                   f"config {config_path} {[cfg.height, cfg.width]}")
+                                   f"config {config_path} {[height, width]}")

@@ -1,7 +1,7 @@
 """`python -m omnireset_policy.student.distill`: train the RGB student on expert shards.
 
     python -m omnireset_policy.student.distill --data data/expert/peg_easy --run runs/student/peg_easy \
-        --steps 20000 --batch-size 32 --export exported/peg_easy_rgb [--resume] [--eval-episodes 20]
+        --steps 20000 --batch-size 32 --export exported/peg_easy_rgb [--resume]
 
 Loss = KL(expert || student) over the Gaussian action distributions (expert std from the shards)
 + ``aux_weight`` x MSE of the auxiliary object-pose reconstruction. Images are augmented
@@ -240,9 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run")
     p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--export", default=None, help="write the exported rgb policy here at the end")
-    p.add_argument("--eval-episodes", type=int, default=0, help="after export, evaluate in sim from reaching "
-                   "resets (needs --export)")
-    p.add_argument("--eval-envs", type=int, default=2)
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -258,8 +255,6 @@ def main(argv: list[str] | None = None) -> int:
             aux_weight=args.aux_weight, augment=not args.no_augment, checkpoint_every=args.checkpoint_every,
             log_every=args.log_every, seed=args.seed, num_workers=args.num_workers,
             tensorboard=not args.no_tensorboard, camera_config=args.camera_config)
-        if args.eval_episodes and not args.export:
-            raise ValueError("--eval-episodes needs --export")
         result = distill(cfg, resume=args.resume, progress=not args.quiet)
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"distill: error: {exc}", file=sys.stderr)
@@ -272,15 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         out = export_student(result.model, args.export, result.dataset.image_size, result.dataset.index.attrs,
                              cfg.seed)
         print(f"distill: exported {out}")
-        if args.eval_episodes:
-            from .evaluate import evaluate_policy
-
-            attrs = result.dataset.index.attrs
-            report = evaluate_policy(out, task=str(attrs.get("task", "peg_insertion")),
-                                     variant=str(attrs.get("variant", "easy")), episodes=args.eval_episodes,
-                                     num_envs=args.eval_envs, episode_seconds=float(attrs.get("episode_seconds", 16.0)))
-            print(f"distill: student success {report.successes}/{report.episodes} = {report.success_rate:.2f} "
-                  f"(reaching resets)")
+        # Evaluation runs the simulator, which sits above this package: omnireset_sim does it.
+        print(f"distill: evaluate with: python -m omnireset_sim.collect.evaluate_student --policy {out}")
     return 0
 
 

@@ -3,7 +3,7 @@ expert success). An rgb student runs exactly as deployed: one RgbPolicyRunner pe
 feature cache, mean action) on the cameras rendered each policy step; a state expert runs on the
 env's observation history. Success = success at the episode's last step.
 
-    python -m omnireset_policy.student.evaluate --policy exported/peg_easy_rgb \
+    python -m omnireset_sim.collect.evaluate_student --policy exported/peg_easy_rgb \
         [--compare src/omnireset_bringup/policies/demo] --episodes 20 --num-envs 2
 """
 
@@ -88,7 +88,7 @@ def evaluate_policy(policy_dir, task: str = "peg_insertion", variant: str = "eas
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m omnireset_policy.student.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m omnireset_sim.collect.evaluate_student", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--policy", required=True, help="exported policy (rgb student or state expert)")
     p.add_argument("--compare", default=None, help="a second exported policy evaluated the same way (the expert)")
