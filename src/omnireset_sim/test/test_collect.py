@@ -19,7 +19,6 @@ from omnireset_sim.mdp.actions import ACTION_CLIP
 
 REPO = Path(__file__).resolve().parents[3]
 EXPERT = REPO / "src" / "omnireset_bringup" / "policies" / "demo"
-RESETS = REPO / "data" / "resets" / "peg_insertion" / "easy.npz"
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +107,29 @@ def test_unknown_camera_and_bad_config_refused(tmp_path, capsys):
     assert rc == 1 and "does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not RESETS.is_file(), reason="reset dataset not generated (data/ is gitignored)")
-def test_cli_collects_from_the_reset_dataset(tmp_path, capsys):
-    rc = collect_main(["--expert", str(EXPERT), "--out", str(tmp_path), "--reset-dataset", str(RESETS),
+@pytest.fixture(scope="module")
+def tiny_reset_dataset(tmp_path_factory):
+    """A few validated peg states per reset type, generated here (real datasets live in data/,
+    which is not in the repository)."""
+    from omnireset_sim.resets.dataset import DatasetRequest, generate_dataset
+    from omnireset_sim.resets.grasps import GraspConfig, generate_grasps
+    from omnireset_sim.resets.partial_assemblies import PartialAssemblyConfig, generate_partial_assemblies
+    from omnireset_sim.tasks import get_task
+
+    peg = get_task("peg_insertion")
+    root = tmp_path_factory.mktemp("resets")
+    grasps = generate_grasps(peg, GraspConfig(num_grasps=20, max_candidates=60, chunk_candidates=30), seed=1,
+                             out=root / "grasps.npz")
+    pa = generate_partial_assemblies(peg, PartialAssemblyConfig(num_poses=30, max_episodes=10, episodes_per_chunk=5),
+                                     seed=1, out=root / "pa.npz")
+    per_type = {"reaching": 2, "near_object": 2, "stable_grasp": 2, "near_goal": 2}
+    generate_dataset(DatasetRequest("peg_insertion", "easy", per_type, seed=3, chunk_size=2), grasps, pa,
+                     root / "easy.npz")
+    return root / "easy.npz"
+
+
+def test_cli_collects_from_the_reset_dataset(tmp_path, capsys, tiny_reset_dataset):
+    rc = collect_main(["--expert", str(EXPERT), "--out", str(tmp_path), "--reset-dataset", str(tiny_reset_dataset),
                        "--num-envs", "2", "--episodes", "1", "--episode-seconds", "0.2", "--image-size", "16", "16",
                        "--cameras", "wrist", "--keep-all", "--quiet"])
     assert rc == 0, capsys.readouterr().err

@@ -31,8 +31,8 @@ from omnireset_sim.tasks import get_task
 from omnireset_sim.tasks.spec import Geom, ObjectSpec
 
 torch.set_num_threads(1)
-# The default 50 N grip ejects the 50 g peg from the stiff pads (see the resets report); the
-# tests use 15 N in both generation and env, which is what the scene config is for.
+# A 50 N grip ejects the 50 g peg from the stiff pads (why the default is now 15 N); the tests
+# pin 15 N in generation and env explicitly, which is what the scene config is for.
 GRIPPER = GripperConfig(force=15.0)
 SCENE = SceneConfig(gripper=GRIPPER)
 PEG = get_task("peg_insertion")
