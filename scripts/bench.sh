@@ -4,12 +4,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-set +u
 # shellcheck disable=SC1091
-. ./env.sh
-set -u
-export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-export MUJOCO_GL="${MUJOCO_GL:-egl}"
+. scripts/workspace_env.sh
 for b in bench/${1:-bench_}*; do
   case "$b" in
     *.py) echo "=== $b"; python "$b" --quick ;;

@@ -5,12 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
-set +u
 # shellcheck disable=SC1091
-. ./env.sh
-set -u
-export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-export MUJOCO_GL="${MUJOCO_GL:-egl}"
+. scripts/workspace_env.sh
 if python -c "import omnireset_bringup.run_graph" 2>/dev/null; then
   exec python -m omnireset_bringup.run_graph --config sim "$@"
 fi

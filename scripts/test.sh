@@ -5,12 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
-set +u
 # shellcheck disable=SC1091
-. ./env.sh
-set -u
-export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-export MUJOCO_GL="${MUJOCO_GL:-egl}"
+. scripts/workspace_env.sh
 
 status=0
 cxx_pkgs=$(colcon list --base-paths src --names-only --packages-select omnireset_control 2>/dev/null || true)

@@ -7,6 +7,7 @@ loaded machine that runs the sim below real time does not fail them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -125,6 +126,25 @@ def fresh_domain_id() -> str:
     return str(random.Random(os.getpid() * 31 + time.monotonic_ns()).randrange(100) + 1)
 
 
+@contextlib.contextmanager
+def graph_domain():
+    """A fresh DDS domain for one graph: the env its processes get, also applied to os.environ for
+    the in-process probe's rclpy context, and restored afterwards."""
+    env = dict(os.environ, ROS_DOMAIN_ID=fresh_domain_id(), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
+    keys = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: env[k] for k in keys})
+    try:
+        yield env
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def start_graph(tmp_path, env, specs):
     runner = GraphRunner(specs, log_dir=tmp_path / "logs", env=env)
     runner.start()
@@ -134,35 +154,27 @@ def start_graph(tmp_path, env, specs):
 @pytest.fixture(scope="module")
 def state_graph(tmp_path_factory):
     """sim + policy (shipped demo policy) + supervisor; no respawn, so a killed node stays dead."""
-    env = dict(os.environ, ROS_DOMAIN_ID=fresh_domain_id(), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
-    old = {k: os.environ.get(k) for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")}
-    os.environ.update({k: env[k] for k in old})
     specs = [replace(s, respawn=False) for s in graph.sim_graph(seed=3)]
     tmp = tmp_path_factory.mktemp("state_graph")
-    runner = start_graph(tmp, env, specs)
-    probe = None
-    try:
-        rclpy.init()
-        probe = Probe("e2e_probe")
-        probe.listen(PoseDelta, graph.TOPICS["command"])
-        probe.listen(PolicyStatus, graph.TOPICS["policy_status"], keep=200)
-        probe.listen(SupervisorStatus, graph.TOPICS["supervisor_status"], keep=400)
-        probe.listen(JointState, graph.TOPICS["joint_states"], keep=2000)
-        probe.listen(OscControllerState, "/omnireset/controller/state", keep=500)
-        probe.start()
-        wait_until(lambda: len(probe.get(graph.TOPICS["command"])) >= 5, 90, "the first relayed commands")
-        yield runner, probe
-    finally:
-        if probe is not None:
-            probe.close()
-        rclpy.try_shutdown()
-        runner.stop()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with graph_domain() as env:
+        runner = start_graph(tmp, env, specs)
+        probe = None
+        try:
+            rclpy.init()
+            probe = Probe("e2e_probe")
+            probe.listen(PoseDelta, graph.TOPICS["command"])
+            probe.listen(PolicyStatus, graph.TOPICS["policy_status"], keep=200)
+            probe.listen(SupervisorStatus, graph.TOPICS["supervisor_status"], keep=400)
+            probe.listen(JointState, graph.TOPICS["joint_states"], keep=2000)
+            probe.listen(OscControllerState, "/omnireset/controller/state", keep=500)
+            probe.start()
+            wait_until(lambda: len(probe.get(graph.TOPICS["command"])) >= 5, 90, "the first relayed commands")
+            yield runner, probe
+        finally:
+            if probe is not None:
+                probe.close()
+            rclpy.try_shutdown()
+            runner.stop()
     for name in ("sim", "supervisor"):
         assert runner.exit_codes(name) in ([], [0], [-signal.SIGINT]), runner.log_tail(name)
 
@@ -295,43 +307,35 @@ def test_stopped_camera_stops_commanding_and_is_named(tmp_path, muted):
 
     policy_dir = tmp_path / "rgb_policy"
     make_random_rgb_policy(policy_dir, encoder="tiny", image_size=(96, 96))
-    env = dict(os.environ, ROS_DOMAIN_ID=fresh_domain_id(), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
-    old = {k: os.environ.get(k) for k in ("ROS_DOMAIN_ID",)}
-    os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
-    specs = [replace(s, respawn=False) for s in graph.sim_graph(policy_dir=str(policy_dir), cameras=True)]
-    specs[0].parameters.update({"image_width": 96, "image_height": 96, "camera_rate_hz": 10.0})
-    runner = start_graph(tmp_path, env, specs)
-    context = rclpy.Context()
-    probe = None
-    try:
-        rclpy.init(context=context)  # its own DDS domain, beside the module graph's context
-        probe = Probe("e2e_camera_probe", context=context)
-        probe.listen(PoseDelta, graph.TOPICS["command"])
-        probe.listen(PolicyStatus, graph.TOPICS["policy_status"], keep=300)
-        probe.start()
-        wait_until(lambda: len(probe.get(graph.TOPICS["command"])) >= 5, 120, "commands from the image policy")
-        from rcl_interfaces.srv import SetParameters
+    with graph_domain() as env:
+        specs = [replace(s, respawn=False) for s in graph.sim_graph(policy_dir=str(policy_dir), cameras=True)]
+        specs[0].parameters.update({"image_width": 96, "image_height": 96, "camera_rate_hz": 10.0})
+        runner = start_graph(tmp_path, env, specs)
+        context = rclpy.Context()
+        probe = None
+        try:
+            rclpy.init(context=context)  # its own DDS domain, beside the module graph's context
+            probe = Probe("e2e_camera_probe", context=context)
+            probe.listen(PoseDelta, graph.TOPICS["command"])
+            probe.listen(PolicyStatus, graph.TOPICS["policy_status"], keep=300)
+            probe.start()
+            wait_until(lambda: len(probe.get(graph.TOPICS["command"])) >= 5, 120, "commands from the image policy")
+            from rcl_interfaces.srv import SetParameters
 
-        req = SetParameters.Request(parameters=[Parameter("muted_cameras", value=[muted]).to_parameter_msg()])
-        muted_at = sim_seconds(probe)
-        assert probe.call(SetParameters, "/sim/set_parameters", req).results[0].successful
-        topic = graph.camera_topic(muted)
-        status = wait_until(lambda: next((s for s in reversed(probe.get(graph.TOPICS["policy_status"]))
-                                          if stamp_s(s) > muted_at and topic in list(s.stale_inputs)), None), 60,
-                            f"policy status naming {topic}")
-        assert not status.commanded
-        t_stale = stamp_s(status)
-        wait_sim(probe, 1.0)
-        late = [m for m in probe.get(graph.TOPICS["command"]) if stamp_s(m) > t_stale + 0.05]
-        assert late == [], f"{len(late)} commands after {topic} went stale"
-    finally:
-        if probe is not None:
-            probe.close()
-        rclpy.try_shutdown(context=context)
-        runner.stop()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            req = SetParameters.Request(parameters=[Parameter("muted_cameras", value=[muted]).to_parameter_msg()])
+            muted_at = sim_seconds(probe)
+            assert probe.call(SetParameters, "/sim/set_parameters", req).results[0].successful
+            topic = graph.camera_topic(muted)
+            status = wait_until(lambda: next((s for s in reversed(probe.get(graph.TOPICS["policy_status"]))
+                                              if stamp_s(s) > muted_at and topic in list(s.stale_inputs)), None), 60,
+                                f"policy status naming {topic}")
+            assert not status.commanded
+            t_stale = stamp_s(status)
+            wait_sim(probe, 1.0)
+            late = [m for m in probe.get(graph.TOPICS["command"]) if stamp_s(m) > t_stale + 0.05]
+            assert late == [], f"{len(late)} commands after {topic} went stale"
+        finally:
+            if probe is not None:
+                probe.close()
+            rclpy.try_shutdown(context=context)
+            runner.stop()

@@ -82,6 +82,23 @@ def default_policy_dir() -> str:
     return str(config_dir().parent / "policies" / "demo")
 
 
+def _policy_spec(policy_dir: str, parameter_files: list[str], extra: dict | None = None) -> NodeSpec:
+    """The policy node of both graphs: it publishes to the supervisor, never to the controller."""
+    return NodeSpec(package="omnireset_policy", executable="policy_node", name="policy",
+                    parameter_files=parameter_files,
+                    parameters={**(extra or {}), "policy_path": policy_dir, "command_topic": TOPICS["policy_command"]},
+                    respawn=True)
+
+
+def _supervisor_spec(command_topic: str, extra: dict | None = None) -> NodeSpec:
+    """The supervisor of both graphs: the single source of the controller's commands."""
+    return NodeSpec(package="omnireset_policy", executable="supervisor_node", name="supervisor",
+                    parameter_files=["supervisor.yaml"],
+                    parameters={**(extra or {}), "policy_command_topic": TOPICS["policy_command"],
+                                "command_topic": command_topic},
+                    respawn=True)
+
+
 def sim_graph(
     task: str = "peg_insertion",
     variant: str = "easy",
@@ -108,23 +125,8 @@ def sim_graph(
                 "command_topic": TOPICS["command"],
             },
         ),
-        NodeSpec(
-            package="omnireset_policy",
-            executable="policy_node",
-            name="policy",
-            parameter_files=["policy.yaml"],
-            parameters={**common, "policy_path": policy_dir, "command_topic": TOPICS["policy_command"]},
-            respawn=True,
-        ),
-        NodeSpec(
-            package="omnireset_policy",
-            executable="supervisor_node",
-            name="supervisor",
-            parameter_files=["supervisor.yaml"],
-            parameters={**common, "policy_command_topic": TOPICS["policy_command"],
-                        "command_topic": TOPICS["command"]},
-            respawn=True,
-        ),
+        _policy_spec(policy_dir, ["policy.yaml"], common),
+        _supervisor_spec(TOPICS["command"], common),
     ]
 
 
@@ -150,23 +152,8 @@ def real_graph(policy_dir: str | None = None, camera_serials: dict[str, str] | N
         for cam in CAMERAS
     ]
     nodes += [
-        NodeSpec(
-            package="omnireset_policy",
-            executable="policy_node",
-            name="policy",
-            parameter_files=["policy.yaml", "policy_real.yaml"],
-            parameters={"policy_path": policy_dir, "command_topic": TOPICS["policy_command"]},
-            respawn=True,
-        ),
-        NodeSpec(
-            package="omnireset_policy",
-            executable="supervisor_node",
-            name="supervisor",
-            parameter_files=["supervisor.yaml"],
-            parameters={"policy_command_topic": TOPICS["policy_command"],
-                        "command_topic": TOPICS["controller_command"]},
-            respawn=True,
-        ),
+        _policy_spec(policy_dir, ["policy.yaml", "policy_real.yaml"]),
+        _supervisor_spec(TOPICS["controller_command"]),
     ]
     return nodes
 

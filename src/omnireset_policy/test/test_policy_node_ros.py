@@ -26,21 +26,6 @@ pytestmark = pytest.mark.ros
 TARGET = "/omnireset/object_pose/target"
 
 
-@pytest.fixture
-def harness(ros_env):
-    h = RosHarness()
-    yield h
-    h.close()
-
-
-@pytest.fixture
-def processes():
-    started: list[NodeProcess] = []
-    yield started
-    for p in started:
-        p.stop()
-
-
 def _start(processes, module, params, ros_env, tmp_path):
     proc = NodeProcess(module, params, ros_env, tmp_path / "logs")
     processes.append(proc)

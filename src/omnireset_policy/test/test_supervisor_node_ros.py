@@ -16,7 +16,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from omnireset_msgs.msg import EpisodeOutcome, PoseDelta, SupervisorStatus  # noqa: E402
 from omnireset_msgs.srv import ReportOutcome, ResetCounters, SetPaused  # noqa: E402
 
-from omnireset_policy.ros_testing import FakeRobot, NodeProcess, RosHarness, wait_for  # noqa: E402
+from omnireset_policy.ros_testing import FakeRobot, NodeProcess, wait_for  # noqa: E402
 
 from omnireset_policy.export_scripted import export_scripted  # noqa: E402
 
@@ -24,21 +24,6 @@ pytestmark = pytest.mark.ros
 POLICY_CMD = "/omnireset/policy/command"
 CONTROLLER_CMD = "/omnireset/command"
 NAN_STEP = 999_999
-
-
-@pytest.fixture
-def harness(ros_env):
-    h = RosHarness()
-    yield h
-    h.close()
-
-
-@pytest.fixture
-def processes():
-    started: list[NodeProcess] = []
-    yield started
-    for p in started:
-        p.stop()
 
 
 def _latest(received):

@@ -38,7 +38,8 @@ from omnireset_msgs.srv import ResetEpisode
 from omnireset_control.constants import OscGains
 from omnireset_control.controller_core import CommandStatus
 from omnireset_control.rotations import matrix_to_quat
-from omnireset_policy.node_common import StartupError, check_no_unknown_parameters, declare
+from omnireset_policy.node_common import (StartupError, check_no_unknown_parameters, declare, ns_to_stamp,
+                                          stamp_to_ns)
 
 from .sim_core import SimCore, SimCoreConfig
 
@@ -70,15 +71,6 @@ _KNOWN = {
     "attempt_timeout": (16.0, "s of sim time before an attempt counts as failed and the scene resets."),
     "success_hold": (0.5, "s the success condition must hold before the attempt counts as a success."),
 }
-
-
-def _stamp(seconds: float) -> Time:
-    ns = int(round(seconds * 1e9))
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
-def _to_seconds(t: Time) -> float:
-    return t.sec + t.nanosec * 1e-9
 
 
 class SimNode(Node):
@@ -204,7 +196,8 @@ class SimNode(Node):
                     self._apply(cmd)
                 outcome = self.core.step()
                 steps, now = self.core.steps, self.core.time
-                stamp = _stamp(now)
+                stamp = Time()
+                ns_to_stamp(int(round(now * 1e9)), stamp)
                 self.pub_clock.publish(Clock(clock=stamp))
                 if steps % n_js == 0:
                     self._publish_joint_states(stamp)
@@ -236,7 +229,7 @@ class SimNode(Node):
                                    f"{self.p['base_frame']!r})", throttle_duration_sec=5.0)
             return
         status = self.core.command(list(cmd.action), list(cmd.scale), cmd.gripper == PoseDelta.GRIPPER_CLOSE,
-                                   stamp=_to_seconds(cmd.header.stamp))
+                                   stamp=stamp_to_ns(cmd.header.stamp) * 1e-9)
         if status is not CommandStatus.ACCEPTED:
             self.get_logger().warn(f"command {cmd.step_id} {status.value}", throttle_duration_sec=5.0)
 
