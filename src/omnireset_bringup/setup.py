@@ -14,6 +14,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.perspective")),
         (f"share/{PACKAGE}/policies/demo", glob("policies/demo/*")),
+        (f"share/{PACKAGE}/policies/peg_easy_ppo", glob("policies/peg_easy_ppo/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -8,6 +8,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
+    # The native control-step kernel is compiled from this source at first use (envs/native_stepper.py).
+    package_data={PACKAGE: ["envs/native/*.cpp"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -82,6 +82,11 @@ def default_policy_dir() -> str:
     return str(config_dir().parent / "policies" / "demo")
 
 
+def trained_policy_dir() -> str:
+    """The shipped PPO policy (peg insertion Easy, 70 min of this CPU; README "Learning result")."""
+    return str(config_dir().parent / "policies" / "peg_easy_ppo")
+
+
 def _policy_spec(policy_dir: str, parameter_files: list[str], extra: dict | None = None) -> NodeSpec:
     """The policy node of both graphs: it publishes to the supervisor, never to the controller."""
     return NodeSpec(package="omnireset_policy", executable="policy_node", name="policy",

@@ -62,6 +62,9 @@ METADATA_FILE = "metadata.yaml"
 STATE_MODULE_FILE = "policy.pt"
 ENCODER_MODULE_FILE = "encoder.pt"
 HEAD_MODULE_FILE = "head.pt"
+# Optional, kind "state": obs -> the expert's action std [B, 7] (its exploration distribution, which
+# the student's KL loss needs; state-dependent for gSDE). The policy node never uses it.
+ACTION_STD_MODULE_FILE = "action_std.pt"
 KINDS = ("state", "rgb")
 # Gripper channel convention: close when the raw output is greater than this threshold.
 # Layout terms an RGB student may take as proprioception (no object poses: it sees those in images).
@@ -145,6 +148,10 @@ def _module_files(kind: str) -> dict[str, str]:
                                                                    "head": HEAD_MODULE_FILE}
 
 
+def _optional_module_files(kind: str) -> dict[str, str]:
+    return {"action_std": ACTION_STD_MODULE_FILE} if kind == "state" else {}
+
+
 @contextlib.contextmanager
 def quiet_torchscript():
     """TorchScript is the format of this contract; recent torch warns on every jit call that it is
@@ -174,8 +181,11 @@ def save_exported_policy(modules, metadata: dict, out_dir: str | Path, overwrite
     if not isinstance(modules, dict):
         modules = {"policy": modules}
     files = _module_files(kind)
-    if set(modules) != set(files):
-        raise ExportedPolicyError(f"kind {kind!r} needs modules {sorted(files)}, got {sorted(modules)}")
+    optional = _optional_module_files(kind)
+    if not set(files) <= set(modules) or set(modules) - set(files) - set(optional):
+        raise ExportedPolicyError(f"kind {kind!r} needs modules {sorted(files)} (optional: {sorted(optional)}), "
+                                  f"got {sorted(modules)}")
+    files = {**files, **{role: optional[role] for role in modules if role in optional}}
     if out_dir.exists() and not overwrite:
         raise ExportedPolicyError(f"{out_dir} exists (pass overwrite=True to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -304,7 +314,9 @@ def load_exported_policy(path: str | Path) -> ExportedPolicy:
         raise ExportedPolicyError(f"{meta_path}: not valid YAML ({exc})") from None
     _check_metadata(meta, path)
     modules = {}
-    for role, filename in _module_files(meta["kind"]).items():
+    wanted = dict(_module_files(meta["kind"]))
+    wanted.update({role: f for role, f in _optional_module_files(meta["kind"]).items() if (path / f).is_file()})
+    for role, filename in wanted.items():
         file = path / filename
         if not file.is_file():
             raise ExportedPolicyError(f"{file} is missing (kind {meta['kind']!r} needs it)")
@@ -329,6 +341,12 @@ def _probe(policy: ExportedPolicy) -> None:
                 obs = frame.repeat(1, layout.HISTORY_LENGTH)
                 out = policy.modules["policy"](obs)
                 _check_output(out, policy.path / STATE_MODULE_FILE, "policy")
+                if "action_std" in policy.modules:
+                    std = policy.modules["action_std"](obs)
+                    if not isinstance(std, torch.Tensor) or std.shape != (1, layout.ACTION_DIM) \
+                            or not bool(torch.isfinite(std).all()) or not bool((std > 0).all()):
+                        raise ExportedPolicyError(f"{policy.path / ACTION_STD_MODULE_FILE}: must return a finite "
+                                                  f"positive std [1, {layout.ACTION_DIM}] on the probe observation")
                 return
             cams = policy.cameras
             height, width = cams["image_size"]

@@ -162,6 +162,22 @@ def test_augmentation_ranges_blur_and_grayscale():
         AugmentCfg(blur_kernel=4)
 
 
+def test_augmentation_parameters_are_shared_within_a_frame_stack():
+    # 2 stacks of 3 frames, every frame of a stack the same flat picture: the colour/blur/grayscale
+    # draw is shared, so (noise off) a stack's frames stay identical while the two stacks differ.
+    g = torch.Generator().manual_seed(1)
+    base = torch.rand(2, 3, 1, 1, generator=g).expand(2, 3, 8, 8)
+    x = base.repeat_interleave(3, dim=0).contiguous()
+    cfg = AugmentCfg(noise_std=0.0, brightness=0.3, contrast=0.3, saturation=0.3)
+    y = augment_images(x, cfg, generator=g, group_size=3)
+    assert torch.allclose(y[0], y[1]) and torch.allclose(y[1], y[2])
+    assert torch.allclose(y[3], y[5]) and not torch.allclose(y[0] - x[0], y[3] - x[3])
+    per_image = augment_images(x, cfg, generator=g, group_size=1)
+    assert not torch.allclose(per_image[0], per_image[1])
+    with pytest.raises(ValueError, match="group_size"):
+        augment_images(x, cfg, group_size=4)
+
+
 def test_encoder_weights_load_from_torchvision_names_and_refuse_wrong_files(tmp_path):
     src = make_encoder("resnet18")
     renamed = {}

@@ -94,6 +94,30 @@ def test_visual_randomization_changes_views_and_stays_within_camera_ranges():
         env.close()
 
 
+def test_textures_from_the_bank_are_drawn_and_leave_the_physics_alone(tmp_path):
+    env = make_env("peg_insertion", "easy", 1)
+    cfg = VisualRandomizationCfg(texture_probability=1.0, num_textures=6)
+    r = RandomizedRenderer(env.engine, ("front",), 48, 48, cfg, seed=4)
+    try:
+        assert r.texture_materials.size == 6
+        # physics fields of the render model equal the engine's (only materials/textures were added)
+        for field in ("body_mass", "geom_size", "geom_friction", "dof_damping", "jnt_range"):
+            assert np.array_equal(getattr(r.model, field), getattr(env.engine.model, field))
+        plain, _ = r.render_world(0)
+        r.randomize(0)
+        textured, _ = r.render_world(0)
+        table = r.groups["table"]
+        assert set(r.appearance[0].geom_matid[table].tolist()) <= set(r.texture_materials.tolist())
+        assert np.abs(plain["front"].astype(int) - textured["front"]).mean() > 2.0
+        # a textured table shows a pattern: more distinct colours than the flat-shaded nominal one
+        assert len(np.unique(textured["front"].reshape(-1, 3), axis=0)) > 20
+        with pytest.raises(ValueError, match="texture_probability"):
+            VisualRandomizationCfg(texture_probability=1.5)
+    finally:
+        r.close()
+        env.close()
+
+
 def test_unknown_camera_and_bad_config_refused(tmp_path, capsys):
     env = make_env("peg_insertion", "easy", 1)
     try:
@@ -104,40 +128,24 @@ def test_unknown_camera_and_bad_config_refused(tmp_path, capsys):
     with pytest.raises(ValueError, match="expert_std"):
         CollectConfig(expert=str(EXPERT), expert_std=(0.1, float("nan")))
     rc = collect_main(["--expert", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--quiet"])
-    assert rc == 1 and "does not exist" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def tiny_reset_dataset(tmp_path_factory):
-    """A few validated peg states per reset type, generated here (real datasets live in data/,
-    which is not in the repository)."""
-    from omnireset_sim.resets.dataset import DatasetRequest, generate_dataset
-    from omnireset_sim.resets.grasps import GraspConfig, generate_grasps
-    from omnireset_sim.resets.partial_assemblies import PartialAssemblyConfig, generate_partial_assemblies
-    from omnireset_sim.tasks import get_task
-
-    peg = get_task("peg_insertion")
-    root = tmp_path_factory.mktemp("resets")
-    grasps = generate_grasps(peg, GraspConfig(num_grasps=20, max_candidates=60, chunk_candidates=30), seed=1,
-                             out=root / "grasps.npz")
-    pa = generate_partial_assemblies(peg, PartialAssemblyConfig(num_poses=30, max_episodes=10, episodes_per_chunk=5),
-                                     seed=1, out=root / "pa.npz")
-    per_type = {"reaching": 2, "near_object": 2, "stable_grasp": 2, "near_goal": 2}
-    generate_dataset(DatasetRequest("peg_insertion", "easy", per_type, seed=3, chunk_size=2), grasps, pa,
-                     root / "easy.npz")
-    return root / "easy.npz"
+    assert rc == 2 and "does not exist" in capsys.readouterr().err  # bad input: exit 2, like train/evaluate
 
 
 def test_cli_collects_from_the_reset_dataset(tmp_path, capsys, tiny_reset_dataset):
     rc = collect_main(["--expert", str(EXPERT), "--out", str(tmp_path), "--reset-dataset", str(tiny_reset_dataset),
-                       "--num-envs", "2", "--episodes", "1", "--episode-seconds", "0.2", "--image-size", "16", "16",
-                       "--cameras", "wrist", "--keep-all", "--quiet"])
+                       "--reset-types", "near_goal", "--num-envs", "2", "--episodes", "2", "--episode-seconds", "0.2",
+                       "--image-size", "16", "16", "--cameras", "wrist", "--keep-all", "--quiet",
+                       "--episodes-per-shard", "2"])
     assert rc == 0, capsys.readouterr().err
     (shard,) = tmp_path.glob(fmt.SHARD_GLOB)
     with h5py.File(shard, "r") as f:
         assert f.attrs["reset_sampler"] == "DatasetResetSampler"
-        name = f[fmt.EPISODES_GROUP][fmt.episode_name(0)].attrs["reset_type_name"]
-        assert name in json.loads(f.attrs["reset_type_names"])
+        assert json.loads(f.attrs["reset_types_requested"]) == ["near_goal"]
+        names = [f[fmt.EPISODES_GROUP][fmt.episode_name(i)].attrs["reset_type_name"] for i in range(2)]
+        assert names == ["near_goal", "near_goal"]
+    rc = collect_main(["--expert", str(EXPERT), "--out", str(tmp_path / "x"), "--reset-dataset",
+                       str(tiny_reset_dataset), "--reset-types", "flying", "--quiet"])
+    assert rc == 2 and "flying" in capsys.readouterr().err
 
 
 def test_episodes_whose_object_leaves_the_bound_are_not_stored(tmp_path):

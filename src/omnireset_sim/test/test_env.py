@@ -206,7 +206,7 @@ def test_dynamic_friction_term_is_added_to_the_applied_torque():
     from omnireset_sim.envs.vec_env import make_env
     from omnireset_sim.sysid.params import dynamic_friction_torque
 
-    env = make_env("peg_insertion", "easy", num_envs=2, seed=1)
+    env = make_env("peg_insertion", "easy", num_envs=2, seed=1, law_backend="torch")  # spies on engine.step
     applied, delayed = [], []
     engine_step, delay_call = env.engine.step, env.delay.__class__.__call__
 
@@ -255,4 +255,22 @@ def test_escaped_object_terminates_only_its_world():
     _, _, dones, extras = env.step(torch.zeros(2, 7))
     assert extras["abnormal"].tolist() == [False, True] and dones.tolist() == [False, True]
     assert float(env.engine.state().target_pos[1].norm()) < 3.0, "the escaped world was reset"
+    env.close()
+
+
+def test_extras_keep_the_final_step_success_of_episodes_that_auto_reset():
+    # The runner, the evaluator and the expert collector count an episode as successful from
+    # extras["success"] at its done step; the auto-reset must not clear that value in place.
+    import dataclasses
+
+    env = make_env("peg_insertion", "easy", 4, nthread=1, episode_length_s=0.3)
+    real_errors = env.goal.errors
+    succeed = torch.tensor([True, False, True, False])
+    env.goal.errors = lambda *a: dataclasses.replace(real_errors(*a), success=succeed.clone())
+    for _ in range(env.max_episode_length):
+        _, _, dones, extras = env.step(torch.zeros(4, 7))
+    assert bool(dones.all())
+    assert extras["success"].tolist() == succeed.tolist()
+    assert extras["log"]["Episode_Success/final"] == 0.5
+    assert not bool(env.success.any())  # the env's own buffer was reset for the new episodes
     env.close()

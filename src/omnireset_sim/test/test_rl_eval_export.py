@@ -4,6 +4,8 @@ export (TorchScript + metadata in the deployment format; same actions as the in-
 import json
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -69,6 +71,11 @@ def test_export_gives_the_in_process_actions_and_the_deployment_metadata(checkpo
         # the exported action is the mean: the stochastic policy scatters around it
         actor(obs, stochastic_output=True)
         torch.testing.assert_close(module(obs["policy"]), actor.distribution.mean, rtol=0, atol=1e-6)
+        # the exploration std travels along (gSDE: state-dependent) for the expert-data collector
+        _, reference_std = actor.output_distribution_params
+        exported_std = policy.modules["action_std"](obs["policy"])
+        torch.testing.assert_close(exported_std, reference_std, rtol=1e-5, atol=1e-6)
+        assert float((exported_std - exported_std[0]).abs().max()) > 0  # differs between states
     assert sum(f.stat().st_size for f in out.iterdir()) < 3_000_000
     with pytest.raises(Exception, match="exists"):
         export.export_checkpoint(checkpoints[0], out, check_steps=0)
@@ -142,3 +149,59 @@ def test_seed_selection_ranks_checkpoints_by_success_under_action_noise(checkpoi
     rates = [r["success_rate"] for r in rows]
     assert rates == sorted(rates, reverse=True) and all(r["action_noise"] == 0.5 for r in rows)
     assert POLICY_OBS_DIM == 245
+
+
+def test_by_reset_type_evaluates_every_type_of_the_dataset_side_by_side(checkpoints, tiny_reset_dataset, tmp_path):
+    meta = read_checkpoint(checkpoints[0])["infos"]["omnireset"]
+    sampler = evaluate.dataset_sampler(tiny_reset_dataset, "near_goal", meta)
+    drawn = sampler.sample(torch.arange(6), torch.Generator().manual_seed(0))
+    assert drawn.reset_type.tolist() == [sampler.reset_type_names.index("near_goal")] * 6
+    with pytest.raises(ValueError, match="valid"):
+        evaluate.dataset_sampler(tiny_reset_dataset, "flying", meta)
+    out = tmp_path / "by_type"
+    rc = evaluate.main([str(checkpoints[0]), "--by-reset-type", "--resets", str(tiny_reset_dataset), "--compare",
+                        str(checkpoints[1]), "--episodes", "2", "--num-envs", "2", "--out", str(out), "--nthread", "1",
+                        "--episode-length-s", "0.5"])
+    assert rc == 0
+    report = json.loads((out / "by_reset_type.json").read_text())
+    assert len(report["results"]) == 2
+    for rows in report["results"].values():
+        assert list(rows) == ["reaching (default sampler)", "reaching", "near_object", "stable_grasp", "near_goal"]
+        assert all(r["episodes"] == 2 and r["ci95"][0] <= r["success_rate"] <= r["ci95"][1] for r in rows.values())
+    assert (out / "by_reset_type.png").read_bytes()[:8] == PNG
+    # --resets alone (or --by-reset-type alone) is refused with exit code 2
+    assert evaluate.main([str(checkpoints[0]), "--resets", str(tiny_reset_dataset)]) == 2
+    assert evaluate.main([str(checkpoints[0]), "--by-reset-type"]) == 2
+
+
+def test_curve_from_one_reset_type(checkpoints, tiny_reset_dataset, tmp_path):
+    out = tmp_path / "curve"
+    rc = evaluate.main(["--curve", str(checkpoints[0].parent), "--resets", str(tiny_reset_dataset), "--reset-type",
+                        "stable_grasp", "--episodes", "2", "--num-envs", "2", "--out", str(out), "--nthread", "1",
+                        "--episode-length-s", "0.5"])
+    assert rc == 0
+    report = json.loads((out / "learning_curves_stable_grasp.json").read_text())
+    assert report["start"] == "stable_grasp"
+    (points,) = report["curves"].values()
+    assert points and all(p["episodes"] == 2 for p in points)
+    assert (out / "learning_curves_stable_grasp.png").read_bytes()[:8] == PNG
+
+
+def test_collector_records_the_exported_experts_own_action_std(checkpoints, tmp_path):
+    import h5py
+
+    from omnireset_policy.student import shard_format as fmt
+    from omnireset_sim.collect.collector import CollectConfig, collect
+
+    expert = export.export_checkpoint(checkpoints[0], tmp_path / "expert", check_steps=0)
+    std_module = load_exported_policy(expert).modules["action_std"]
+    cfg = CollectConfig(expert=str(expert), out_dir=str(tmp_path / "shards"), num_envs=2, num_episodes=1,
+                        episode_seconds=0.3, width=16, height=16, cameras=("wrist",), keep_all=True, seed=1)
+    assert collect(cfg).episodes_kept == 1
+    (shard,) = (tmp_path / "shards").glob(fmt.SHARD_GLOB)
+    with h5py.File(shard, "r") as f:
+        assert "action_std.pt" in f.attrs["expert_std_source"]
+        ep = f[fmt.EPISODES_GROUP][fmt.episode_name(0)]
+        stds = ep["action_std"][()]
+        assert stds.shape == (3, 7) and (stds > 0).all()
+        assert np.abs(stds - stds[0]).max() > 0  # gSDE: one std per visited state

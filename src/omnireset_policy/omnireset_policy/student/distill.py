@@ -180,7 +180,9 @@ def distill(cfg: DistillConfig, resume: bool = False, progress: bool = True) -> 
             batch = next(batches)
             images = batch["images"].to(torch.float32).div_(255.0)  # [B, C, S, 3, H, W]
             if cfg.augment:
-                images = augment_images(images.reshape(-1, *images.shape[-3:]), aug).reshape(images.shape)
+                # one parameter draw per (sample, camera) frame stack: [B, C, S] -> groups of S
+                images = augment_images(images.reshape(-1, *images.shape[-3:]), aug,
+                                        group_size=images.shape[2]).reshape(images.shape)
             mean, log_std, aux = model(images, batch["proprio"])
             kl = gaussian_kl(batch["action_mean"], batch["action_std"], mean, log_std).mean()
             aux_loss = torch.nn.functional.mse_loss(aux, batch["aux"])

@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default="easy")
     p.add_argument("--reset-dataset", default=None,
                    help="reset dataset .npz (all four reset types); default: the env's reaching sampler")
+    p.add_argument("--reset-types", default=None,
+                   help="comma-separated reset types of --reset-dataset to start from (default: all four)")
     p.add_argument("--num-envs", type=int, default=4)
     p.add_argument("--episodes", type=int, default=8, help="episodes to store")
     p.add_argument("--max-attempts", type=int, default=0, help="episodes to run at most (0: 10 x --episodes)")
@@ -28,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--success", choices=("final", "any"), default="final",
                    help="an episode succeeded at its last step (final) or at any step (any)")
     p.add_argument("--expert-std", type=float, nargs="+", default=[DEFAULT_EXPERT_STD],
-                   help="fixed expert action std (1 or 7 values; exported policies carry no std)")
+                   help="fixed expert action std (1 or 7 values) for an expert exported without action_std.pt")
     p.add_argument("--episodes-per-shard", type=int, default=8)
     p.add_argument("--no-visual-randomization", action="store_true")
     p.add_argument("--dagger-student", default=None, help="DAgger: an exported rgb student acts, the expert labels "
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             height=args.image_size[0] if args.image_size else None,
             width=args.image_size[1] if args.image_size else None, keep_all=args.keep_all, success=args.success,
             reset_dataset=args.reset_dataset,
+            reset_types=tuple(t.strip() for t in args.reset_types.split(",") if t.strip()) if args.reset_types else None,
             expert_std=tuple(args.expert_std), episodes_per_shard=args.episodes_per_shard,
             visual=VisualRandomizationCfg(enabled=not args.no_visual_randomization), seed=args.seed,
             nthread=args.nthread, student=args.dagger_student, dagger_beta=args.dagger_beta)
@@ -71,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         stats = collect(cfg, progress)
-    except (ValueError, OSError, RuntimeError) as exc:
+    except ValueError as exc:  # bad input found once the expert / dataset / scene are open
+        bar.close()
+        print(f"collect: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as exc:
         bar.close()
         print(f"collect: error: {exc}", file=sys.stderr)
         return 1

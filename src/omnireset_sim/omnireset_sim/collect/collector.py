@@ -12,9 +12,11 @@ its action; with ``dagger_beta`` > 0 the expert's action is executed instead wit
 probability per step. Such episodes are stored whether or not they succeed (the states a student
 reaches on its own are the point), and the shard metadata names the student.
 
-Expert std: an exported state policy returns only its mean action. The KL loss needs the
-expert's action distribution, so the std is a fixed per-dimension value given by the caller
-(``expert_std``) and recorded in the shard metadata (``expert_std_source``).
+Expert std: the KL loss needs the expert's action distribution. Policies exported by
+omnireset_sim.rl.export carry their exploration std as a module (action_std.pt: per dimension for
+the Gaussian, state-dependent for gSDE) and it is recorded per step; for an exported policy without
+one (e.g. a scripted expert) the std is the fixed per-dimension ``expert_std``. The shard metadata
+says which (``expert_std_source``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class CollectConfig:
     keep_all: bool = False
     success: str = "final"  # "final": success at the episode's last step; "any": at any step
     reset_dataset: str | None = None
+    # Reset types of the dataset to start from (None: all four, 25 % each); e.g. ("near_goal",)
+    # where the expert only succeeds from some of them and only successes are kept.
+    reset_types: tuple[str, ...] | None = None
     expert_std: tuple[float, ...] = (DEFAULT_EXPERT_STD,) * layout.ACTION_DIM
     episodes_per_shard: int = 8
     visual: VisualRandomizationCfg = field(default_factory=VisualRandomizationCfg)
@@ -144,11 +149,15 @@ def collect(cfg: CollectConfig, progress=None) -> CollectStats:
     if expert.kind != "state":
         raise ValueError(f"the expert must be a kind 'state' exported policy, {cfg.expert} is {expert.kind!r}")
     expert_module = expert.modules["policy"]
+    expert_std_module = expert.modules.get("action_std")
     sampler = None
     if cfg.reset_dataset:
         from ..resets.dataset import DatasetResetSampler
 
-        sampler = DatasetResetSampler(cfg.reset_dataset, task=cfg.task, variant=cfg.variant)
+        weights = None if not cfg.reset_types else {name: 1.0 for name in cfg.reset_types}
+        sampler = DatasetResetSampler(cfg.reset_dataset, weights=weights, task=cfg.task, variant=cfg.variant)
+    elif cfg.reset_types:
+        raise ValueError("reset_types needs a reset_dataset")
     env = make_env(cfg.task, cfg.variant, cfg.num_envs, reset_sampler=sampler, episode_length_s=cfg.episode_seconds,
                    seed=cfg.seed, nthread=cfg.nthread)
     names = env.reset_sampler.reset_type_names
@@ -157,9 +166,12 @@ def collect(cfg: CollectConfig, progress=None) -> CollectStats:
         "cameras": list(cfg.cameras), "image_size": [cfg.height, cfg.width],
         "proprio_terms": list(fmt.PROPRIO_ARRAYS), "task": cfg.task, "variant": cfg.variant,
         "expert": str(Path(cfg.expert).resolve()),
-        "expert_std_source": f"fixed {list(cfg.expert_std)} (exported state policies carry no std)",
+        "expert_std_source": ("the expert's action distribution (action_std.pt, per observation)"
+                              if expert_std_module is not None else
+                              f"fixed {list(cfg.expert_std)} (the exported expert carries no action_std module)"),
         "reset_sampler": type(env.reset_sampler).__name__,
         "reset_dataset": str(Path(cfg.reset_dataset).resolve()) if cfg.reset_dataset else "",
+        "reset_types_requested": list(cfg.reset_types or []),
         "reset_type_names": list(names), "episode_seconds": cfg.episode_seconds,
         "success_criterion": cfg.success, "kept": "all" if cfg.keep_all else "successful",
         "visual_randomization": cfg.visual.as_dict(),
@@ -198,8 +210,14 @@ def collect(cfg: CollectConfig, progress=None) -> CollectStats:
             policy_obs = obs["policy"]
             with torch.inference_mode():
                 mean = expert_module(policy_obs.to(torch.float32))
+                if expert_std_module is not None:
+                    std_rows = expert_std_module(policy_obs.to(torch.float32)).numpy().astype(np.float32)
+                else:
+                    std_rows = np.broadcast_to(std, (cfg.num_envs, std.size))
             if not torch.isfinite(mean).all():
                 raise RuntimeError("the expert returned NaN/Inf actions")
+            if not (np.isfinite(std_rows).all() and (std_rows > 0).all()):
+                raise RuntimeError("the expert returned a non-finite or non-positive action std")
             frame = policy_obs[:, -layout.FRAME_DIM:]
             s = env.engine.state()
             target = _pose9(s.target_pos, s.target_quat).numpy()
@@ -223,7 +241,7 @@ def collect(cfg: CollectConfig, progress=None) -> CollectStats:
                 a["ee_pose"].append(frame[i, TERM_SLICES["ee_pose"]].numpy())
                 a["last_action"].append(frame[i, TERM_SLICES["last_action"]].numpy())
                 a["action_mean"].append(mean_np[i])
-                a["action_std"].append(std)
+                a["action_std"].append(np.array(std_rows[i]))
                 a["target_pose"].append(target[i])
                 a["receptive_pose"].append(receptive[i])
                 a["contact"].append(contact)

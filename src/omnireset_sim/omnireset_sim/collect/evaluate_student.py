@@ -1,5 +1,5 @@
 """Evaluate an exported policy in simulation from the env's reaching resets (A.3.11: student vs
-expert success). An rgb student runs exactly as deployed: one RgbPolicyRunner per world (5-frame
+expert success), or from one reset type of a reset dataset (--reset-dataset, --reset-type). An rgb student runs exactly as deployed: one RgbPolicyRunner per world (5-frame
 feature cache, mean action) on the cameras rendered each policy step; a state expert runs on the
 env's observation history. Success = success at the episode's last step.
 
@@ -37,13 +37,22 @@ class EvalReport:
 
 
 def evaluate_policy(policy_dir, task: str = "peg_insertion", variant: str = "easy", episodes: int = 10,
-                    num_envs: int = 2, episode_seconds: float = 16.0, seed: int = 0) -> EvalReport:
+                    num_envs: int = 2, episode_seconds: float = 16.0, seed: int = 0,
+                    reset_dataset: str | None = None, reset_type: str | None = None) -> EvalReport:
     from omnireset_control.kinematics import BatchedKinematics
     from omnireset_sim.collect.visual import RandomizedRenderer, VisualRandomizationCfg
     from omnireset_sim.envs.vec_env import make_env
 
     policy = load_exported_policy(policy_dir)
-    env = make_env(task, variant, num_envs, episode_length_s=episode_seconds, seed=seed)
+    sampler = None
+    if reset_dataset:
+        from omnireset_sim.resets import DatasetResetSampler
+
+        sampler = DatasetResetSampler(reset_dataset, weights={reset_type: 1.0} if reset_type else None, task=task,
+                                      variant=variant)
+    elif reset_type:
+        raise ValueError("a reset type needs a reset dataset")
+    env = make_env(task, variant, num_envs, episode_length_s=episode_seconds, seed=seed, reset_sampler=sampler)
     report = EvalReport(str(policy_dir), policy.kind)
     renderer = runners = None
     if policy.kind == "rgb":
@@ -98,11 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-envs", type=int, default=2)
     p.add_argument("--episode-seconds", type=float, default=16.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reset-dataset", default=None, help="start episodes from this reset dataset (default: reaching)")
+    p.add_argument("--reset-type", default=None, help="with --reset-dataset: only this reset type")
     args = p.parse_args(argv)
     try:
         for path in [args.policy] + ([args.compare] if args.compare else []):
             r = evaluate_policy(path, args.task, args.variant, args.episodes, args.num_envs, args.episode_seconds,
-                                args.seed)
+                                args.seed, args.reset_dataset, args.reset_type)
             print(f"evaluate: {path} ({r.kind}): success {r.successes}/{r.episodes} = {r.success_rate:.2f}, "
                   f"{r.steps} env steps in {r.seconds:.1f} s, {len(r.runner_errors)} runner error(s)")
     except (ExportedPolicyError, ValueError, OSError) as exc:

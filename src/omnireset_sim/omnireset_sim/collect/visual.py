@@ -1,16 +1,16 @@
 """Rendering for data collection, with Table 2 / A.3.7 visual randomization, outside the engine.
 
-``RandomizedRenderer`` keeps its own copy of the engine's MjModel used only for drawing: per
-world it writes that world's sampled appearance (light intensity and position, table / object /
-robot colours, camera pose +-5 cm / +-2 deg and field-of-view jitter around the calibrated
-cameras) into the copy, loads the world's state from the engine's public ``raw_state()`` /
+``RandomizedRenderer`` keeps its own MjModel used only for drawing: the engine's scene plus a bank
+of procedural textures (checker / gradient / speckled flat, random colours; MjSpec adds them, so
+the bodies, joints and state layout are the engine's). Per world it writes that world's sampled
+appearance (light intensity and position, table / object / robot colours or textures, camera pose
++-5 cm / +-2 deg and field-of-view jitter around the calibrated cameras) into that model, loads the world's state from the engine's public ``raw_state()`` /
 ``state()``, runs ``mj_forward`` and renders. Visual fields never reach the physics, so the
 engine is not touched. The same forward pass gives the binary gripper/target contact flag.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import asdict, dataclass
 
@@ -32,6 +32,10 @@ class VisualRandomizationCfg:
     light_scale: tuple[float, float] = (0.5, 1.5)  # diffuse/ambient intensity multiplier
     light_pos_m: float = 0.3  # uniform +- per axis
     colour_range: tuple[float, float] = (0.05, 0.95)  # RGB of table / objects / robot links
+    # Per world and per group (table, target, receptive, robot): probability of a random texture
+    # from the bank instead of a plain colour; the bank has this many procedural textures.
+    texture_probability: float = 0.5
+    num_textures: int = 12
 
     def __post_init__(self) -> None:
         for name in ("camera_pos_m", "camera_rot_deg", "fovy_deg", "light_pos_m"):
@@ -41,6 +45,10 @@ class VisualRandomizationCfg:
         lo, hi = self.light_scale
         if not (0 <= lo <= hi and math.isfinite(hi)):
             raise ValueError(f"light_scale must be 0 <= low <= high, got {self.light_scale}")
+        if not (0.0 <= self.texture_probability <= 1.0):
+            raise ValueError(f"texture_probability must be in [0, 1], got {self.texture_probability}")
+        if int(self.num_textures) < 0:
+            raise ValueError(f"num_textures must be >= 0, got {self.num_textures}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +69,32 @@ class WorldAppearance:
     light_pos: np.ndarray
     geom_rgba: np.ndarray  # [ngeom, 4]
     mat_rgba: np.ndarray  # [nmat, 4]
+    geom_matid: np.ndarray  # [ngeom]
+
+
+TEXTURE_PREFIX = "omnireset_vis_"
+_BUILTINS = ("checker", "gradient", "flat")
+
+
+def render_model_with_texture_bank(xml: str, num_textures: int, seed: int) -> tuple[mujoco.MjModel, np.ndarray]:
+    """(the scene compiled with `num_textures` extra procedural textures and materials, their
+    material ids). Colours and patterns come from `seed`; the physics fields equal the scene's."""
+    spec = mujoco.MjSpec.from_string(xml)
+    rng = np.random.default_rng(seed)
+    names = []
+    for k in range(num_textures):
+        kind = _BUILTINS[k % len(_BUILTINS)]
+        name = f"{TEXTURE_PREFIX}{k}"
+        spec.add_texture(name=name, type=mujoco.mjtTexture.mjTEXTURE_2D,
+                         builtin=getattr(mujoco.mjtBuiltin, f"mjBUILTIN_{kind.upper()}"), width=64, height=64,
+                         rgb1=rng.uniform(0, 1, 3).tolist(), rgb2=rng.uniform(0, 1, 3).tolist(),
+                         mark=mujoco.mjtMark.mjMARK_RANDOM, random=float(rng.uniform(0.0, 0.2)),
+                         markrgb=rng.uniform(0, 1, 3).tolist())
+        material = spec.add_material(name=name, texrepeat=[float(rng.integers(1, 8))] * 2)
+        material.textures[int(mujoco.mjtTextureRole.mjTEXROLE_RGB)] = name
+        names.append(name)
+    model = spec.compile()
+    return model, np.array([model.material(n).id for n in names], dtype=np.int64)
 
 
 class RandomizedRenderer:
@@ -70,8 +104,13 @@ class RandomizedRenderer:
                  seed: int = 0):
         self.engine = engine
         self.cfg = cfg or VisualRandomizationCfg()
-        self.model = copy.deepcopy(engine.model)
+        bank = int(self.cfg.num_textures) if self.cfg.enabled else 0
+        self.model, self.texture_materials = render_model_with_texture_bank(engine.xml, bank, seed)
         m = self.model
+        base = engine.model
+        if (m.nq, m.nv, m.nbody, m.ngeom, m.ncam, m.nlight) != (base.nq, base.nv, base.nbody, base.ngeom, base.ncam,
+                                                                base.nlight):
+            raise RuntimeError("the render model's layout differs from the engine's (texture bank compile)")
         valid = [m.camera(i).name for i in range(m.ncam)]
         unknown = [c for c in cameras if c not in valid]
         if unknown:
@@ -101,7 +140,8 @@ class RandomizedRenderer:
     @staticmethod
     def _read(m) -> WorldAppearance:
         return WorldAppearance(m.cam_pos.copy(), m.cam_quat.copy(), m.cam_fovy.copy(), m.light_diffuse.copy(),
-                               m.light_ambient.copy(), m.light_pos.copy(), m.geom_rgba.copy(), m.mat_rgba.copy())
+                               m.light_ambient.copy(), m.light_pos.copy(), m.geom_rgba.copy(), m.mat_rgba.copy(),
+                               m.geom_matid.copy())
 
     def randomize(self, env_id: int) -> None:
         """Draw a new appearance for one world (call at each of its episode starts)."""
@@ -119,18 +159,26 @@ class RandomizedRenderer:
         scale = r.uniform(*c.light_scale, size=(m.nlight, 1))
         geom_rgba = n.geom_rgba.copy()
         mat_rgba = n.mat_rgba.copy()
+        geom_matid = n.geom_matid.copy()
         for name, ids in self.groups.items():
             if ids.size == 0:
                 continue
             colour = r.uniform(*c.colour_range, size=3)
             geom_rgba[ids, :3] = colour
-            mats = np.unique(m.geom_matid[ids])
+            if self.texture_materials.size and r.uniform() < c.texture_probability:
+                # a textured look: the texture's own colours (material colour white)
+                mat = int(r.choice(self.texture_materials))
+                geom_matid[ids] = mat
+                mat_rgba[mat, :3] = 1.0
+                continue
+            mats = np.unique(n.geom_matid[ids])
             mats = mats[mats >= 0]
             # a geom with a material is drawn with the material's colour (times its texture)
             mat_rgba[mats, :3] = colour
         self.appearance[env_id] = WorldAppearance(
             cam_pos, cam_quat, fovy, np.clip(n.light_diffuse * scale, 0, 1), np.clip(n.light_ambient * scale, 0, 1),
-            n.light_pos + r.uniform(-c.light_pos_m, c.light_pos_m, n.light_pos.shape), geom_rgba, mat_rgba)
+            n.light_pos + r.uniform(-c.light_pos_m, c.light_pos_m, n.light_pos.shape), geom_rgba, mat_rgba,
+            geom_matid)
 
     def _apply(self, a: WorldAppearance) -> None:
         m = self.model
@@ -142,6 +190,7 @@ class RandomizedRenderer:
         m.light_pos[:] = a.light_pos
         m.geom_rgba[:] = a.geom_rgba
         m.mat_rgba[:] = a.mat_rgba
+        m.geom_matid[:] = a.geom_matid
 
     def _load_world(self, env_id: int) -> None:
         m, d = self.model, self.data

@@ -5,6 +5,11 @@ one control array [N, ctrl + mocap pose]. One `mujoco.rollout` call advances eve
 physics step on a persistent thread pool (MuJoCo releases the GIL), so there is no per-world
 Python work in the physics loop; the torch side reads the same memory through zero-copy views.
 
+`control_step` runs a whole policy step (decimation physics steps with the OSC law, motor delay
+and dynamic friction between them) in one native call (envs/native/osc_stepper.cpp, built at first
+use by envs/native_stepper.py), so the law costs no Python per physics step either; `step` (one
+physics step with given torques) stays for the torch law, system identification and the sim node.
+
 Per-world physical parameters (frictions, masses, joint dynamics, gripper gains) need one MjModel
 per world; those copies are made only when a randomization asks for them.
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from typing import TYPE_CHECKING
 
 import mujoco
 import mujoco.rollout
@@ -30,6 +36,9 @@ from ..assets.gripper import FINGER_JOINTS, GRIPPER_ACTUATOR, GRIPPER_BODIES
 from ..assets.scene import RECEPTIVE_BODY, TABLE_BODY, TARGET_BODY, TARGET_JOINT, SceneConfig, build_scene_xml
 from ..tasks.spec import TaskSpec
 from .engine import DynamicsParams, EngineState, ResetState
+
+if TYPE_CHECKING:
+    from .native_stepper import ControlInputs
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 CONTROL_SPEC = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_MOCAP_POS | mujoco.mjtState.mjSTATE_MOCAP_QUAT
@@ -87,8 +96,15 @@ class MujocoEngine:
         self._per_world_models = False
         self._datas = [mujoco.MjData(m) for _ in range(max(1, self.nthread))]
         self._rollout = mujoco.rollout.Rollout(nthread=self.nthread)
+        self._native = None  # native_stepper.NativeStepper once control_step is used
+        # control_step carries each world's solver warm start (qacc_warmstart) between calls, as a
+        # continuous mj_step loop does; the state rows cannot hold it (mjSTATE_FULLPHYSICS), so
+        # `step` (rollout from state rows) starts every physics step cold. False: control_step
+        # starts cold too and reproduces `step` to the rounding of the law (tests).
+        self.carry_warmstart = True
+        self._warmstart = np.zeros((num_envs, m.nv))
         self._render_data = None
-        self.physics_seconds = 0.0  # wall time spent inside mujoco.rollout (benchmarks)
+        self.physics_seconds = 0.0  # wall time inside the physics calls: rollout / native control step (benchmarks)
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         phys = UR_PHYSICAL[self.scene_cfg.arm.robot]
         self.arm_velocity_limits = torch.tensor(phys.velocity_limits, dtype=torch.float64)
@@ -173,9 +189,42 @@ class MujocoEngine:
         self._rollout.rollout(self.models, self._datas, self._state, self._control3, control_spec=CONTROL_SPEC,
                               skip_checks=True, nstep=1, state=self._state3)
         self.physics_seconds += time.perf_counter() - start
+        self._warmstart[:] = 0.0  # rollout does not hand back the warm start: control_step restarts cold
         self._expected_time += self.physics_dt
         # MuJoCo resets a world whose state went bad (NaN / huge accelerations): time restarts.
         self._sim_reset |= self._state[:, 0] < self._expected_time - 0.5 * self.physics_dt
+
+    def enable_native(self) -> None:
+        """Build/load the native control-step kernel (raises native_stepper.NativeStepperUnavailable)."""
+        if self._native is None:
+            from .native_stepper import NativeStepper
+
+            self._native = NativeStepper()
+
+    def control_step(self, inputs: "ControlInputs", gripper_close: torch.Tensor, nstep: int) -> None:
+        """`nstep` physics steps with the OSC law, motor delay and dynamic friction evaluated in
+        native code between them (envs/native/osc_stepper.cpp), all worlds on `nthread` threads.
+        The same computation as `nstep` times (torch law -> `step`), up to the rounding of the law."""
+        self.enable_native()
+        close = gripper_close.detach().to("cpu").numpy().astype(bool)
+        self._ctrl[:, self._gripper_act] = np.where(close, -self._gripper_speed, self._gripper_speed)
+        failed = self._native.run(self._native_layout, (id(self.models), self._per_world_models), inputs, nstep,
+                                  max(1, self.nthread), self._warmstart if self.carry_warmstart else None)
+        self.physics_seconds += self._native.last_call_seconds
+        if failed is not None:
+            raise RuntimeError(f"MuJoCo raised an error in world(s) {np.flatnonzero(failed).tolist()}")
+        self._expected_time += nstep * self.physics_dt
+        # As in `step`: a world MuJoCo reset inside the call has its time restarted.
+        self._sim_reset |= self._state[:, 0] < self._expected_time - 0.5 * self.physics_dt
+
+    def _native_layout(self) -> dict:
+        """The worlds as the native kernel sees them (re-read when the model list changes)."""
+        return {
+            "models": self.models, "datas": self._datas,
+            "nv": self.model.nv, "state": self._state3, "nstate": self.nstate, "state_spec": int(STATE_SPEC),
+            "control": self._control3, "ncontrol": self.ncontrol, "control_spec": int(CONTROL_SPEC),
+            "arm_actuator": self._arm_act, "arm_qpos": self._arm_qpos, "arm_dof": self._arm_dof,
+        }
 
     # ---- resets --------------------------------------------------------------------------------
     def reset_envs(self, env_ids: torch.Tensor, reset: ResetState) -> None:
@@ -204,6 +253,7 @@ class MujocoEngine:
         self._ctrl[ids] = 0.0
         self._expected_time[ids] = 0.0
         self._sim_reset[ids] = False
+        self._warmstart[ids] = 0.0
 
     # ---- randomization -------------------------------------------------------------------------
     def _ensure_per_world_models(self) -> None:
@@ -243,12 +293,23 @@ class MujocoEngine:
             m.actuator_gainprm[g, 0] = kp
             m.actuator_biasprm[g, 1] = -kp
             m.actuator_biasprm[g, 2] = -kv
+            # Masses and inertias feed derived constants (body/dof inverse weights that scale every
+            # constraint's impedance); left stale, a re-massed object in contact is shot out at
+            # absurd speeds (measured: 46 of 64 randomized near-goal peg resets blew up in 2 s).
+            mujoco.mj_setConst(m, self._setconst_data())
+
+    def _setconst_data(self) -> mujoco.MjData:
+        # mj_setConst only needs scratch memory of the right model size (one shared MjData).
+        if getattr(self, "_scratch_data", None) is None:
+            self._scratch_data = mujoco.MjData(self.model)
+        return self._scratch_data
 
     def set_arm_state(self, env_id: int, joint_pos, joint_vel) -> None:
         """Overwrite one world's arm joint positions/velocities (the sim node pins a "blocked" arm)."""
         q0, v0 = self._qpos0, self._qvel0
         self._state[env_id, q0 + self._arm_qpos[0] : q0 + self._arm_qpos[0] + 6] = joint_pos
         self._state[env_id, v0 + self._arm_dof[0] : v0 + self._arm_dof[0] + 6] = joint_vel
+        self._warmstart[env_id] = 0.0
 
     # ---- debugging / tests ---------------------------------------------------------------------
     def corrupt_world(self, env_id: int, kind: str = "nan") -> None:

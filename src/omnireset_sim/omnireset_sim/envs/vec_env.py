@@ -2,14 +2,17 @@
 
 Per policy step (10 Hz): sanitize the 7-D action, compose the held TCP target from the current
 TCP pose, then for each of the 12 physics steps (dt 1/120 s) compute the OSC torque from the
-current joint state with omnireset_control's batched law, delay it by the env's motor delay and
-step all worlds. Then terminations (time-out at 16 s, abnormal state), the A.1 reward, success
+current joint state, delay it by the env's motor delay and step all worlds. EnvCfg.law_backend
+picks where that law runs: "native" (default) inside the engine's control_step, the C++ core of
+omnireset_control between the physics steps; "torch" omnireset_control's batched torch law between
+single engine steps (the reference; engines without control_step use it). Then terminations (time-out at 16 s, abnormal state), the A.1 reward, success
 bookkeeping, auto-reset of finished envs, and the observation groups.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -29,8 +32,50 @@ from ..mdp.observations import CRITIC_PRIVILEGED_DIM, build_critic, build_policy
 from ..mdp.task_metrics import GoalFrame
 from ..tasks import get_variant
 from .engine import DynamicsParams
+from .native_stepper import ControlInputs, NativeControlMath, NativeStepperUnavailable
 from .reset import ReachingResetSampler, ResetSampler
-from ..sysid.params import dynamic_friction_torque
+from ..sysid.params import STICTION_VELOCITY, STRIBECK_VELOCITY, dynamic_friction_torque
+
+
+LAW_BACKENDS = ("native", "torch")
+
+
+def _unit_quat_to_matrix(quat: torch.Tensor) -> torch.Tensor:
+    return quat_to_matrix(quat / quat.norm(dim=1, keepdim=True).clamp_min(1e-9))
+
+
+class RowMemo:
+    """fn(x) for a batch x [N, ...] whose rows are independent, recomputing only the rows of x
+    that changed since the last call. fn's row results do not depend on the batch they are
+    computed in (checked in test_native_stepper), so the memo changes no number. Returned tensors
+    are never written afterwards (a partial update writes into copies)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._x: torch.Tensor | None = None
+        self._out = None
+
+    def __call__(self, x: torch.Tensor):
+        changed = None
+        if self._x is not None and self._x.shape == x.shape:
+            changed = (x != self._x).flatten(1).any(dim=1)
+            count = int(changed.sum())
+            if count == 0:
+                return self._out
+            if count == len(changed):
+                changed = None  # every row moved (after a physics step): one plain call
+        if changed is None:
+            out = self.fn(x)
+        else:
+            ids = torch.nonzero(changed).flatten()
+            fresh = self.fn(x[ids])
+            single = isinstance(fresh, torch.Tensor)
+            out = tuple(o.clone() for o in ((self._out,) if single else self._out))
+            for o, f in zip(out, (fresh,) if single else fresh):
+                o[ids] = f
+            out = out[0] if single else out
+        self._x, self._out = x.clone(), out
+        return out
 
 
 @dataclass(frozen=True)
@@ -49,6 +94,11 @@ class EnvCfg:
     nthread: int = 2
     seed: int = 0
     engine: str = "mujoco"
+    # Where the per-physics-step control law runs: "native" (the engine's control_step, C++
+    # between the physics steps; falls back to "torch" with a warning where it cannot be built)
+    # or "torch" (BatchedOsc between engine.step calls: the reference, and the path of engines
+    # without control_step).
+    law_backend: str = "native"
 
     def __post_init__(self) -> None:
         if self.num_envs <= 0:
@@ -59,6 +109,8 @@ class EnvCfg:
             raise ValueError("decimation must be >= 1 and episode_length_s > 0")
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; valid: {sorted(ENGINES)}")
+        if self.law_backend not in LAW_BACKENDS:
+            raise ValueError(f"unknown law_backend {self.law_backend!r}; valid: {list(LAW_BACKENDS)}")
 
 
 def _make_mujoco(cfg: EnvCfg, task, kinematics):
@@ -85,6 +137,8 @@ class OmniResetEnv:
 
         self.kinematics_params = load_arm_kinematics(cfg.scene.arm)
         self.engine = ENGINES[cfg.engine](cfg, self.task, self.kinematics_params)
+        self.law_backend = self._select_law_backend(cfg.law_backend)
+        self._kinematics_array = self.kinematics_params.as_array()
         self.physics_dt = self.engine.physics_dt
         self.step_dt = self.physics_dt * cfg.decimation
         self.max_episode_length = int(math.ceil(cfg.episode_length_s / self.step_dt - 1e-9))
@@ -92,6 +146,20 @@ class OmniResetEnv:
         self.reset_sampler = reset_sampler or ReachingResetSampler(self.task, self.variant, self.kinematics_params)
         n, f64 = self.num_envs, torch.float64
         self.kin = BatchedKinematics(self.kinematics_params, dtype=f64)
+        self._compose_target = compose_target
+        tcp_kinematics, unit_quat_to_matrix = self.kin.forward_with_jacobian, _unit_quat_to_matrix
+        if self.law_backend == "native":
+            # One implementation of the control math per backend: the native env's held targets
+            # and reported TCP poses come from the same C++ core as its law (rounding-level apart
+            # from the torch ones; test_native_stepper compares them).
+            native = NativeControlMath(self._kinematics_array)
+            tcp_kinematics, unit_quat_to_matrix = native.tcp_kinematics, native.unit_quat_to_matrix
+            self._compose_target = native.compose_target
+        # A policy step reads the same joint state up to three times (target composition, post-step
+        # terminations/reward, observations after the auto-reset); these recompute only changed rows.
+        self._tcp_kinematics = RowMemo(tcp_kinematics)
+        self._target_rot_memo = RowMemo(unit_quat_to_matrix)
+        self._receptive_rot_memo = RowMemo(quat_to_matrix)
         self.osc = BatchedOsc(n, cfg.osc_gains, dtype=f64)
         self.goal = GoalFrame(self.task, dtype=f64)
         self.action_scale = torch.tensor(cfg.action_scale, dtype=f64)
@@ -120,14 +188,30 @@ class OmniResetEnv:
         self._obs = self._compute_observations()
         self.extras: dict = {"log": {}}
 
+    def _select_law_backend(self, requested: str) -> str:
+        """"native" where the engine has a control_step and its kernel builds, else "torch"."""
+        if requested == "torch":
+            return "torch"
+        if not hasattr(self.engine, "control_step"):
+            warnings.warn(f"engine {self.cfg.engine!r} has no native control step; using the torch law",
+                          RuntimeWarning, stacklevel=3)
+            return "torch"
+        try:
+            self.engine.enable_native()
+        except NativeStepperUnavailable as exc:
+            warnings.warn(f"native control law unavailable ({exc}); using the torch law (slower)",
+                          RuntimeWarning, stacklevel=3)
+            return "torch"
+        return "native"
+
     # ---- state helpers -------------------------------------------------------------------------
     def _snapshot(self):
         s = self.engine.state()
         q = torch.nan_to_num(s.joint_pos.clone())
-        ee_pos, ee_rot, jac = self.kin.forward_with_jacobian(q)
-        tq = s.target_quat.clone()
-        tq = tq / tq.norm(dim=1, keepdim=True).clamp_min(1e-9)
-        return s, q, ee_pos, ee_rot, jac, quat_to_matrix(tq), quat_to_matrix(s.receptive_quat.clone())
+        ee_pos, ee_rot, jac = self._tcp_kinematics(q)
+        t_rot = self._target_rot_memo(s.target_quat.clone())
+        r_rot = self._receptive_rot_memo(s.receptive_quat.clone())
+        return s, q, ee_pos, ee_rot, jac, t_rot, r_rot
 
     # ---- resets --------------------------------------------------------------------------------
     def _reset_envs(self, env_ids: torch.Tensor) -> None:
@@ -220,20 +304,13 @@ class OmniResetEnv:
         self.nan_action_count += nonfinite.long()
         self.prev_actions = self.actions
         self.actions = clean
-        _, q, ee_pos, ee_rot, _, _, _ = self._snapshot()
-        self.target_pos, self.target_rot = compose_target(ee_pos, ee_rot, clean[:, :6], self.action_scale)
+        ee_pos, ee_rot, _ = self._tcp_kinematics(torch.nan_to_num(self.engine.state().joint_pos.clone()))
+        self.target_pos, self.target_rot = self._compose_target(ee_pos, ee_rot, clean[:, :6], self.action_scale)
         close = gripper_close_command(clean)
-        for _ in range(self.cfg.decimation):
-            s = self.engine.state()
-            q = s.joint_pos
-            pos, rot, jac = self.kin.forward_with_jacobian(q)
-            tau = self.osc.torque(jac, s.joint_vel, pos, rot, self.target_pos, self.target_rot)
-            tau = self.delay(tau)
-            if self._dynamic_friction_on():
-                # Undelayed: friction acts on the joint, not through the motor's command path.
-                tau = tau + dynamic_friction_torque(s.joint_vel, self.dynamics.joint_friction,
-                                                    self.dynamic_friction_ratio)
-            self.engine.step(tau, close)
+        if self.law_backend == "native":
+            self._native_physics_steps(close)
+        else:
+            self._torch_physics_steps(close)
         self.episode_length_buf += 1
 
         s, q, ee_pos, ee_rot, jac, t_rot, r_rot = self._snapshot()
@@ -250,7 +327,9 @@ class OmniResetEnv:
         for name, value in terms.items():
             self.episode_sums.setdefault(name, torch.zeros(self.num_envs, dtype=torch.float64))
             self.episode_sums[name] += value
-        self.success = success
+        # A copy: the auto-reset below clears self.success of finished envs in place, and extras['success']
+        # must keep their final-step success (the runner's and the evaluator's success counts read it).
+        self.success = success.clone()
         self.success_any |= success
         dones = time_out | abnormal
         log = self._episode_log(dones, abnormal, time_out, nonfinite)
@@ -260,6 +339,35 @@ class OmniResetEnv:
         self.extras = {"time_outs": time_out & ~abnormal, "log": log, "nan_actions": nonfinite,
                        "abnormal": abnormal, "success": success}
         return self._obs, reward.to(torch.float32), dones, self.extras
+
+    def _torch_physics_steps(self, close: torch.Tensor) -> None:
+        """The reference: the law in torch between single engine steps."""
+        for _ in range(self.cfg.decimation):
+            s = self.engine.state()
+            q = s.joint_pos
+            pos, rot, jac = self.kin.forward_with_jacobian(q)
+            tau = self.osc.torque(jac, s.joint_vel, pos, rot, self.target_pos, self.target_rot)
+            tau = self.delay(tau)
+            if self._dynamic_friction_on():
+                # Undelayed: friction acts on the joint, not through the motor's command path.
+                tau = tau + dynamic_friction_torque(s.joint_vel, self.dynamics.joint_friction,
+                                                    self.dynamic_friction_ratio)
+            self.engine.step(tau, close)
+
+    def _native_physics_steps(self, close: torch.Tensor) -> None:
+        """The same law, delay and friction inside the engine's native control step."""
+        friction = self._dynamic_friction_on()
+        inputs = ControlInputs(
+            kinematics=self._kinematics_array,
+            target_pos=self.target_pos.contiguous(), target_rot=self.target_rot.contiguous(),
+            kp=self.osc.kp.contiguous(), kd=self.osc.kd.contiguous(),
+            pos_clip=self.osc.pos_clip, rot_clip=self.osc.rot_clip,
+            delay_buffer=self.delay.buffer, delay=self.delay.delay,
+            nonfinite_count=self.osc.nonfinite_count,
+            friction_static=self.dynamics.joint_friction.contiguous() if friction else None,
+            friction_ratio=self.dynamic_friction_ratio.contiguous() if friction else None,
+            stiction_velocity=STICTION_VELOCITY, stribeck_velocity=STRIBECK_VELOCITY)
+        self.engine.control_step(inputs, close, self.cfg.decimation)
 
     def _dynamic_friction_on(self) -> bool:
         return bool((self.dynamic_friction_ratio != 1.0).any())

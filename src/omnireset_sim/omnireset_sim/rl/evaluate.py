@@ -6,8 +6,12 @@
     evaluate CKPT --gif rollout.gif     a GIF of one rollout (front camera)
     evaluate --select-seeds A.pt B.pt --action-noise 0.5   rank policies by success under action noise (A.3.10)
     evaluate --curve RUN_DIR [RUN_DIR ...]   success from reaching resets of every checkpoint vs wall-clock
+    evaluate --curve RUN_DIR --resets DATASET --reset-type near_goal   the same from one reset type
+    evaluate CKPT --by-reset-type --resets DATASET [--compare BASELINE.pt]   success from each reset type
+                                        of the dataset and from reaching resets, policies side by side
 
-Episodes start from the env's default reaching sampler whatever the policy was trained on; a
+Episodes start from the env's default reaching sampler whatever the policy was trained on (unless a
+reset dataset and type are asked for); a
 policy finetuned to the deployment action scale / gains is evaluated with the scale and gains
 stored in its checkpoint. A perturbation is a force of the given magnitude on the target object,
 in a random horizontal direction, held for --force-duration s at the start of the episode (applied
@@ -68,9 +72,11 @@ class EpisodeBatch:
 
 # ---- environment / policy ----------------------------------------------------------------------
 def env_for_checkpoint(meta: dict, num_envs: int, seed: int, task: str | None = None, variant: str | None = None,
-                       nthread: int = 2, randomization: str | None = None, episode_length_s: float | None = None):
-    """An env with the default (reaching) sampler and the checkpoint's action scale and gains
-    (`episode_length_s`: another horizon than the env's 16 s, e.g. for quick checks)."""
+                       nthread: int = 2, randomization: str | None = None, episode_length_s: float | None = None,
+                       reset_sampler=None):
+    """An env with the checkpoint's action scale and gains, starting from `reset_sampler` (default:
+    the env's reaching sampler, the paper's metric) (`episode_length_s`: another horizon than the
+    env's 16 s, e.g. for quick checks)."""
     from omnireset_control.constants import OscGains
 
     from .envs import build_env, randomization_preset
@@ -80,7 +86,28 @@ def env_for_checkpoint(meta: dict, num_envs: int, seed: int, task: str | None = 
     extra = {} if episode_length_s is None else {"episode_length_s": float(episode_length_s)}
     return build_env(task or meta["task"], variant or meta["variant"], num_envs, seed=seed, nthread=nthread,
                      randomization=randomization_preset(preset), action_scale=tuple(meta["action_scale"]),
-                     osc_gains=gains, **extra)
+                     osc_gains=gains, reset_sampler=reset_sampler, **extra)
+
+
+def dataset_sampler(path: str | Path, reset_type: str, meta: dict, variant: str | None = None):
+    """A sampler drawing only `reset_type` states from an OmniReset reset dataset (checked against
+    the checkpoint's task, variant and robot)."""
+    from .resets import make_reset_sampler
+
+    sampler, _ = make_reset_sampler(path, meta["task"], variant or meta["variant"])
+    names = [n for n, c in zip(sampler.reset_type_names, sampler_counts(sampler)) if c > 0]
+    if reset_type not in names:
+        raise ValueError(f"reset type {reset_type!r} has no states in {path}; valid: {names}")
+    from omnireset_sim.resets import DatasetResetSampler
+
+    return DatasetResetSampler(sampler.dataset, weights={reset_type: 1.0})
+
+
+def sampler_counts(sampler) -> list[int]:
+    """States per reset type (in `reset_type_names` order) of a DatasetResetSampler."""
+    types = sampler.dataset.arrays["reset_type"].astype(np.int64)
+    file_names = sampler.dataset.reset_type_names
+    return [int((types == file_names.index(n)).sum()) if n in file_names else 0 for n in sampler.reset_type_names]
 
 
 def target_dof_slice(env) -> slice:
@@ -202,8 +229,10 @@ def select_seeds(paths, episodes: int, action_noise: float, num_envs: int, seed:
 
 
 def learning_curve(run_dirs, episodes: int, num_envs: int, seed: int = 0, max_points: int = 12,
-                   nthread: int = 2, episode_length_s: float | None = None) -> dict:
-    """{run_dir: [{iteration, wall_s, env_steps, success_rate, ci95}, ...]} over the runs' checkpoints."""
+                   nthread: int = 2, episode_length_s: float | None = None, reset_dataset: str | Path | None = None,
+                   reset_type: str | None = None) -> dict:
+    """{run_dir: [{iteration, wall_s, env_steps, success_rate, ci95}, ...]} over the runs' checkpoints,
+    from reaching resets, or from `reset_type` states of `reset_dataset` when both are given."""
     from .policy import load_actor
 
     curves = {}
@@ -220,7 +249,9 @@ def learning_curve(run_dirs, episodes: int, num_envs: int, seed: int = 0, max_po
             data = read_checkpoint(path)
             meta = data["infos"]["omnireset"]
             if env is None:
-                env = env_for_checkpoint(meta, num_envs, seed, nthread=nthread, episode_length_s=episode_length_s)
+                source = dataset_sampler(reset_dataset, reset_type, meta) if reset_dataset else None
+                env = env_for_checkpoint(meta, num_envs, seed, nthread=nthread, episode_length_s=episode_length_s,
+                                         reset_sampler=source)
             actor, _ = load_actor(data, env.get_observations())
             b = evaluate_success(env, actor, episodes, seed=seed)
             points.append({"iteration": it, "wall_s": meta.get("wall_s"), "env_steps": meta.get("env_steps"),
@@ -230,6 +261,30 @@ def learning_curve(run_dirs, episodes: int, num_envs: int, seed: int = 0, max_po
         env.close()
         curves[str(run_dir)] = points
     return curves
+
+
+def success_by_reset_type(meta: dict, actor_data, dataset: str | Path, episodes: int, num_envs: int, seed: int = 0,
+                          nthread: int = 2, variant: str | None = None, randomization: str | None = None,
+                          episode_length_s: float | None = None) -> dict:
+    """{reset type: summary} from each reset type of `dataset`, plus "reaching (default sampler)":
+    where along the task the policy succeeds (A.3.9's reset types as starting points)."""
+    from .policy import load_actor
+    from .resets import make_reset_sampler
+
+    sampler, _ = make_reset_sampler(dataset, meta["task"], variant or meta["variant"])
+    names = [n for n, c in zip(sampler.reset_type_names, sampler_counts(sampler)) if c > 0]
+    rows = {}
+    for name in ["reaching (default sampler)", *names]:
+        source = None if name.startswith("reaching (") else dataset_sampler(dataset, name, meta, variant)
+        env = env_for_checkpoint(meta, num_envs, seed, variant=variant, nthread=nthread, randomization=randomization,
+                                 episode_length_s=episode_length_s, reset_sampler=source)
+        actor, _ = load_actor(actor_data, env.get_observations())
+        rows[name] = evaluate_success(env, actor, episodes, seed=seed).summary()
+        env.close()
+        r = rows[name]
+        print(f"  from {name:<28} success {r['success_rate']:.3f} (95 % CI {r['ci95'][0]:.3f}-{r['ci95'][1]:.3f})",
+              flush=True)
+    return rows
 
 
 # ---- plots ---------------------------------------------------------------------------------------
@@ -281,7 +336,33 @@ def plot_robustness(rows: list, path: Path, title: str) -> Path:
     return path
 
 
-def plot_curves(curves: dict, path: Path, labels: dict | None = None) -> Path:
+def plot_by_reset_type(results: dict, path: Path, title: str) -> Path:
+    """Grouped bars: success (95 % CI) per starting reset type, one bar per policy.
+    `results`: {policy label: {reset type: summary}}."""
+    plt = _pyplot()
+    labels = list(results)
+    types = list(next(iter(results.values())))
+    width = 0.8 / max(1, len(labels))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(types), 3.8))
+    for i, label in enumerate(labels):
+        rows = [results[label][t] for t in types]
+        x = np.arange(len(types)) + (i - (len(labels) - 1) / 2) * width
+        rate = [r["success_rate"] for r in rows]
+        err = [[r["success_rate"] - r["ci95"][0] for r in rows], [r["ci95"][1] - r["success_rate"] for r in rows]]
+        ax.bar(x, rate, width, yerr=err, capsize=3, label=label)
+    ax.set_xticks(np.arange(len(types)))
+    ax.set_xticklabels([t.replace(" (default sampler)", "\n(default)").replace("_", " ") for t in types], fontsize=8)
+    ax.set_ylabel("success (episode end, 95 % CI)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(curves: dict, path: Path, labels: dict | None = None, start: str = "reaching resets") -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for run, points in curves.items():
@@ -291,7 +372,7 @@ def plot_curves(curves: dict, path: Path, labels: dict | None = None) -> Path:
         hi = [p["ci95"][1] - p["success_rate"] for p in points]
         ax.errorbar(t, r, yerr=[lo, hi], marker="o", capsize=2, label=(labels or {}).get(run, Path(run).name))
     ax.set_xlabel("training wall-clock (min)")
-    ax.set_ylabel("success from reaching resets")
+    ax.set_ylabel(f"success from {start}")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -329,6 +410,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--action-noise", type=float, default=0.5, help="std of injected action noise (policy units)")
     p.add_argument("--curve", nargs="+", default=None, metavar="RUN_DIR")
     p.add_argument("--curve-points", type=int, default=12)
+    p.add_argument("--resets", default=None, metavar="DATASET",
+                   help="with --by-reset-type or --curve: an OmniReset reset dataset of the task")
+    p.add_argument("--by-reset-type", action="store_true",
+                   help="success from each reset type of --resets (and from reaching resets), as a bar chart")
+    p.add_argument("--compare", nargs="+", default=None, metavar="CKPT",
+                   help="with --by-reset-type: more checkpoints side by side (e.g. a reaching-only baseline)")
+    p.add_argument("--reset-type", default=None, help="with --curve and --resets: start episodes from this type")
     p.add_argument("--nthread", type=int, default=2)
     p.add_argument("--episode-length-s", type=float, default=None,
                    help="episode horizon (default: the env's 16 s; shorter only for quick checks)")
@@ -370,14 +458,45 @@ def _run(args) -> int:
                   f"{r['checkpoint']}")
         print(f"selected: {rows[0]['checkpoint']}")
         return 0
+    if bool(args.resets) != bool(args.by_reset_type or args.reset_type):
+        raise ValueError("--resets goes with --by-reset-type or with --curve --reset-type (and they need --resets)")
     if args.curve:
+        if bool(args.reset_type) != bool(args.resets):
+            raise ValueError("--reset-type and --resets go together")
         curves = learning_curve(args.curve, args.episodes, num_envs, args.seed, args.curve_points, args.nthread,
-                                args.episode_length_s)
+                                args.episode_length_s, args.resets, args.reset_type)
         out = Path(args.out or ".")
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "learning_curves.json", curves)
-        plot_curves(curves, out / "learning_curves.png")
-        print(f"wrote {out / 'learning_curves.json'} and {out / 'learning_curves.png'}")
+        stem = "learning_curves" + (f"_{args.reset_type}" if args.reset_type else "")
+        write_json(out / f"{stem}.json", {"start": args.reset_type or "reaching (default sampler)",
+                                          "reset_dataset": args.resets, "curves": curves})
+        plot_curves(curves, out / f"{stem}.png", start=f"{args.reset_type} resets" if args.reset_type
+                    else "reaching resets")
+        print(f"wrote {out / (stem + '.json')} and {out / (stem + '.png')}")
+        return 0
+    if args.by_reset_type:
+        paths = [_resolve(p) for p in ([args.checkpoint] if args.checkpoint else []) + list(args.compare or [])]
+        if not paths:
+            raise ValueError("--by-reset-type needs a checkpoint (and optionally --compare CKPT ...)")
+        results, task = {}, None
+        for path in paths:
+            data = read_checkpoint(path)
+            meta = data["infos"]["omnireset"]
+            if task is not None and meta["task"] != task:
+                raise CheckpointError(f"{path} is a {meta['task']!r} policy; the first is {task!r}")
+            task = meta["task"]
+            label = f"{path.parent.name}/{path.stem}"
+            print(f"{label} (trained on {meta.get('reset_source', '?')}):", flush=True)
+            results[label] = success_by_reset_type(meta, data, args.resets, args.episodes, num_envs, args.seed,
+                                                   args.nthread, args.variant, args.randomization,
+                                                   args.episode_length_s)
+        out = Path(args.out or paths[0].parent / f"eval_{paths[0].stem}")
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "by_reset_type.json", {"reset_dataset": str(args.resets), "episodes": args.episodes,
+                                                "seed": args.seed, "results": results})
+        plot_by_reset_type(results, out / "by_reset_type.png",
+                           f"{task}: success by starting state ({args.episodes} episodes each)")
+        print(f"wrote {out / 'by_reset_type.json'} and {out / 'by_reset_type.png'}")
         return 0
     if not args.checkpoint:
         raise ValueError("give a checkpoint (or --select-seeds / --curve)")

@@ -3,7 +3,8 @@
     export runs/peg_insertion_easy/<run>/model_500.pt --out exported/peg_easy [--overwrite]
 
 The TorchScript module (omnireset_policy.exported_policy format, kind "state") holds the
-observation normalizer, the actor MLP and the deterministic mean action; the env and the policy
+observation normalizer, the actor MLP and the deterministic mean action; a second, traced module
+(action_std.pt) gives the actor's exploration std per observation for the expert-data collector; the env and the policy
 node share the observation layout and the gripper convention (observation_layout), so the module
 takes the node's observation as is. Before writing, the module is checked against the in-process
 actor on observations of real environment steps, and the written directory is loaded back the way
@@ -13,7 +14,9 @@ the policy node loads it.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -35,8 +38,36 @@ class ExportedStatePolicy(nn.Module):
         return self.actor(obs)
 
 
-def max_action_difference(actor, exported, env, steps: int = 5) -> float:
-    """Max |exported(obs["policy"]) - actor(obs)| over `steps` env steps driven by the actor."""
+class ActionStd(nn.Module):
+    """forward(obs [B, POLICY_OBS_DIM]) -> the actor's action std [B, 7] (its exploration distribution:
+    per dimension for the Gaussian, state-dependent for gSDE). Saved traced, next to the policy, for
+    the expert-data collector (the student's KL target); deployment never runs it."""
+
+    def __init__(self, actor):
+        super().__init__()
+        self.obs_normalizer = copy.deepcopy(actor.obs_normalizer)
+        self.mlp = copy.deepcopy(actor.mlp)
+        self.distribution = copy.deepcopy(actor.distribution)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        out = self.mlp(self.obs_normalizer(obs))
+        self.distribution.update(out)
+        return self.distribution.std.expand(obs.shape[0], -1)
+
+
+def trace_action_std(actor) -> torch.jit.ScriptModule:
+    from omnireset_policy.exported_policy import quiet_torchscript
+    from omnireset_policy.observation_layout import POLICY_OBS_DIM
+
+    module = ActionStd(actor).eval()
+    with quiet_torchscript(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # Normal() argument checks: constant here
+        return torch.jit.trace(module, torch.zeros(2, POLICY_OBS_DIM), check_trace=False)
+
+
+def max_action_difference(actor, exported, env, steps: int = 5, action_std=None) -> float:
+    """Max |exported(obs["policy"]) - actor(obs)| over `steps` env steps driven by the actor (and the
+    same for the action std module, when given, against the actor's distribution)."""
     worst = 0.0
     with torch.inference_mode():
         obs = env.get_observations()
@@ -44,6 +75,10 @@ def max_action_difference(actor, exported, env, steps: int = 5) -> float:
             reference = actor(obs)
             out = exported(obs["policy"])
             worst = max(worst, float((out - reference).abs().max()))
+            if action_std is not None:
+                actor(obs, stochastic_output=True)
+                _, ref_std = actor.output_distribution_params
+                worst = max(worst, float((action_std(obs["policy"]) - ref_std).abs().max()))
             obs, _, _, _ = env.step(reference)
     return worst
 
@@ -59,6 +94,7 @@ def export_checkpoint(checkpoint, out_dir: str | Path, overwrite: bool = False, 
     check_actor_reads_policy_layout(meta)
     actor, _ = load_actor(data)
     module = ExportedStatePolicy(actor).eval()
+    action_std = trace_action_std(actor)
     metadata = make_metadata(kind="state", task=meta["task"], variant=meta["variant"], robot=meta["robot"],
                              action_scale=meta["action_scale"], gains_kp=meta["osc_gains"]["kp"],
                              gains_zeta=meta["osc_gains"]["zeta"], seed=meta.get("seed"),
@@ -77,12 +113,12 @@ def export_checkpoint(checkpoint, out_dir: str | Path, overwrite: bool = False, 
         env = env_for_checkpoint(meta, 8, seed=0)
         with quiet_torchscript():
             scripted = torch.jit.script(module)
-        diff = max_action_difference(actor, scripted, env, check_steps)
+        diff = max_action_difference(actor, scripted, env, check_steps, action_std)
         env.close()
         if diff > EXPORT_TOLERANCE:
             raise RuntimeError(f"exported module differs from the in-process actor by {diff:.3g} (> {EXPORT_TOLERANCE})")
         metadata["training"]["export_check_max_abs_diff"] = diff
-    path = save_exported_policy(module, metadata, out_dir, overwrite=overwrite)
+    path = save_exported_policy({"policy": module, "action_std": action_std}, metadata, out_dir, overwrite=overwrite)
     load_exported_policy(path)  # what the node will do
     return path
 

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the finetune curricula (action scale, dynamics) from this checkpoint")
     p.add_argument("--sysid", default=None, help="sysid result YAML: the dynamics curriculum's goal")
     p.add_argument("--curriculum-stages", type=int, default=10)
+    p.add_argument("--synchronized-episodes", action="store_true",
+                   help="start every env's first episode at step 0 (default: random starting step, so episodes "
+                        "end spread over iterations instead of all at once)")
     p.add_argument("--print-every", type=int, default=1, help="console summary every N iterations")
     return p
 
@@ -156,7 +159,10 @@ def run(args) -> int:
 
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
-        result = runner.learn(args.max_iterations, max_time_s=args.max_time_s)
+        # Staggered episode ends (rsl-rl's init_at_random_ep_len): otherwise all envs time out in the
+        # same iteration and every batch holds one phase of the episode only.
+        result = runner.learn(args.max_iterations, max_time_s=args.max_time_s,
+                              init_at_random_ep_len=not args.synchronized_episodes)
     finally:
         signal.signal(signal.SIGTERM, previous)
         env.close()
