@@ -8,7 +8,8 @@ step; the FASTER is the baseline (nstep=12 keeps the solver warm start between t
 Environment overhead = env time per physics step / raw time per physics step - 1 (target <= 25 %).
 "in-run" = env wall time / time inside the engine's physics calls during the same steps - 1.
 Env and raw blocks alternate (--repeats times, medians reported) so machine load hits both alike.
-Thread speed-up = rate(2 threads) / rate(1 thread) (target >= 1.7x).
+Thread speed-up = rate(2 threads) / rate(1 thread) (target >= 1.7x). The env is stepped under
+torch.inference_mode(), as the PPO rollout loop and rl/evaluate step it.
 Run: python bench/bench_env.py [--quick] [--task peg_insertion] [--backend native|torch]
 """
 
@@ -93,9 +94,12 @@ class EnvStepper:
         """(wall seconds, seconds inside the engine's physics calls) of k env steps."""
         physics0 = self.env.engine.physics_seconds
         t = time.perf_counter()
-        for _ in range(k):
-            self.env.step(self.actions[self.i % len(self.actions)])
-            self.i += 1
+        # As training and evaluation step it: the PPO rollout loop (rl/runner.py) and rl/evaluate run the
+        # env under inference mode (no autograd bookkeeping on the env's small tensor ops).
+        with torch.inference_mode():
+            for _ in range(k):
+                self.env.step(self.actions[self.i % len(self.actions)])
+                self.i += 1
         return time.perf_counter() - t, self.env.engine.physics_seconds - physics0
 
 
