@@ -90,6 +90,16 @@ else
     restore
     die "pip install failed (is the package registry reachable? see the pip output above)"
   fi
+  # Seen once on a clean clone: pip exited 0 and the venv held none of the wheels. Check the ROS
+  # wheels landed and retry once, verbosely, before giving up with the reason.
+  if [ "$MODE" = wheels ] && [ ! -d "$VENV/share/ament_index" ]; then
+    say "pip reported success but the ROS wheels are missing; retrying the install once"
+    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --timeout 30 --retries 1 \
+          -c requirements/lock.txt "${req_args[@]}" || [ ! -d "$VENV/share/ament_index" ]; then
+      restore
+      die "the venv holds no ROS wheels after a second pip install (see the pip output above)"
+    fi
+  fi
   echo "$want_stamp" > "$STAMP"
   trap - INT TERM
   rm -rf "$backup"
