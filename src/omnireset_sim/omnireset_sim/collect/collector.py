@@ -94,6 +94,8 @@ class CollectConfig:
             raise ValueError(f"success must be 'final' or 'any', got {self.success!r}")
         if self.num_envs < 1 or self.num_episodes < 1:
             raise ValueError("num_envs and num_episodes must be >= 1")
+        if self.reset_types and not self.reset_dataset:
+            raise ValueError("reset_types needs a reset_dataset")
         if len(self.expert_std) == 1:
             self.expert_std = tuple(self.expert_std) * layout.ACTION_DIM
         if len(self.expert_std) != layout.ACTION_DIM or not all(math.isfinite(s) and s > 0 for s in self.expert_std):
@@ -156,8 +158,6 @@ def collect(cfg: CollectConfig, progress=None) -> CollectStats:
 
         weights = None if not cfg.reset_types else {name: 1.0 for name in cfg.reset_types}
         sampler = DatasetResetSampler(cfg.reset_dataset, weights=weights, task=cfg.task, variant=cfg.variant)
-    elif cfg.reset_types:
-        raise ValueError("reset_types needs a reset_dataset")
     env = make_env(cfg.task, cfg.variant, cfg.num_envs, reset_sampler=sampler, episode_length_s=cfg.episode_seconds,
                    seed=cfg.seed, nthread=cfg.nthread)
     names = env.reset_sampler.reset_type_names

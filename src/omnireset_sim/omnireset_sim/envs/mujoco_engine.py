@@ -296,13 +296,8 @@ class MujocoEngine:
             # Masses and inertias feed derived constants (body/dof inverse weights that scale every
             # constraint's impedance); left stale, a re-massed object in contact is shot out at
             # absurd speeds (measured: 46 of 64 randomized near-goal peg resets blew up in 2 s).
-            mujoco.mj_setConst(m, self._setconst_data())
-
-    def _setconst_data(self) -> mujoco.MjData:
-        # mj_setConst only needs scratch memory of the right model size (one shared MjData).
-        if getattr(self, "_scratch_data", None) is None:
-            self._scratch_data = mujoco.MjData(self.model)
-        return self._scratch_data
+            # (The stepping scratch data serves: mj_setConst only needs memory of this model's size.)
+            mujoco.mj_setConst(m, self._datas[0])
 
     def set_arm_state(self, env_id: int, joint_pos, joint_vel) -> None:
         """Overwrite one world's arm joint positions/velocities (the sim node pins a "blocked" arm)."""

@@ -5,8 +5,9 @@ TCP pose, then for each of the 12 physics steps (dt 1/120 s) compute the OSC tor
 current joint state, delay it by the env's motor delay and step all worlds. EnvCfg.law_backend
 picks where that law runs: "native" (default) inside the engine's control_step, the C++ core of
 omnireset_control between the physics steps; "torch" omnireset_control's batched torch law between
-single engine steps (the reference; engines without control_step use it). Then terminations (time-out at 16 s, abnormal state), the A.1 reward, success
-bookkeeping, auto-reset of finished envs, and the observation groups.
+single engine steps (the reference; engines without control_step use it). Then terminations
+(time-out at 16 s, abnormal state), the A.1 reward, success bookkeeping, auto-reset of finished
+envs, and the observation groups.
 """
 
 from __future__ import annotations

@@ -89,25 +89,26 @@ def env_for_checkpoint(meta: dict, num_envs: int, seed: int, task: str | None = 
                      osc_gains=gains, reset_sampler=reset_sampler, **extra)
 
 
-def dataset_sampler(path: str | Path, reset_type: str, meta: dict, variant: str | None = None):
-    """A sampler drawing only `reset_type` states from an OmniReset reset dataset (checked against
-    the checkpoint's task, variant and robot)."""
+def load_dataset_sampler(path: str | Path, meta: dict, variant: str | None = None):
+    """The reset dataset at `path` as a DatasetResetSampler, checked against the checkpoint's task,
+    variant and robot (loaded once; `only_reset_type` derives per-type samplers from it)."""
     from .resets import make_reset_sampler
 
     sampler, _ = make_reset_sampler(path, meta["task"], variant or meta["variant"])
-    names = [n for n, c in zip(sampler.reset_type_names, sampler_counts(sampler)) if c > 0]
-    if reset_type not in names:
-        raise ValueError(f"reset type {reset_type!r} has no states in {path}; valid: {names}")
+    return sampler
+
+
+def only_reset_type(sampler, reset_type: str):
+    """A sampler over the same loaded dataset drawing only `reset_type` states (the sampler itself
+    refuses an unknown type, naming the valid ones, and a type without states)."""
     from omnireset_sim.resets import DatasetResetSampler
 
     return DatasetResetSampler(sampler.dataset, weights={reset_type: 1.0})
 
 
-def sampler_counts(sampler) -> list[int]:
-    """States per reset type (in `reset_type_names` order) of a DatasetResetSampler."""
-    types = sampler.dataset.arrays["reset_type"].astype(np.int64)
-    file_names = sampler.dataset.reset_type_names
-    return [int((types == file_names.index(n)).sum()) if n in file_names else 0 for n in sampler.reset_type_names]
+def dataset_sampler(path: str | Path, reset_type: str, meta: dict, variant: str | None = None):
+    """A sampler drawing only `reset_type` states from the reset dataset at `path`."""
+    return only_reset_type(load_dataset_sampler(path, meta, variant), reset_type)
 
 
 def target_dof_slice(env) -> slice:
@@ -269,13 +270,12 @@ def success_by_reset_type(meta: dict, actor_data, dataset: str | Path, episodes:
     """{reset type: summary} from each reset type of `dataset`, plus "reaching (default sampler)":
     where along the task the policy succeeds (A.3.9's reset types as starting points)."""
     from .policy import load_actor
-    from .resets import make_reset_sampler
 
-    sampler, _ = make_reset_sampler(dataset, meta["task"], variant or meta["variant"])
-    names = [n for n, c in zip(sampler.reset_type_names, sampler_counts(sampler)) if c > 0]
+    sampler = load_dataset_sampler(dataset, meta, variant)
+    names = [n for n, c in zip(sampler.reset_type_names, sampler.counts.tolist()) if c > 0]
     rows = {}
     for name in ["reaching (default sampler)", *names]:
-        source = None if name.startswith("reaching (") else dataset_sampler(dataset, name, meta, variant)
+        source = None if name.startswith("reaching (") else only_reset_type(sampler, name)
         env = env_for_checkpoint(meta, num_envs, seed, variant=variant, nthread=nthread, randomization=randomization,
                                  episode_length_s=episode_length_s, reset_sampler=source)
         actor, _ = load_actor(actor_data, env.get_observations())
