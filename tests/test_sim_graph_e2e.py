@@ -153,8 +153,10 @@ def start_graph(tmp_path, env, specs):
 
 @pytest.fixture(scope="module")
 def state_graph(tmp_path_factory):
-    """sim + policy (shipped demo policy) + supervisor; no respawn, so a killed node stays dead."""
-    specs = [replace(s, respawn=False) for s in graph.sim_graph(seed=3)]
+    """sim + policy (the scripted stand-in: small, steady steps that the tracking and stillness tests
+    are sized for; the demo's oracle has its own test) + supervisor; no respawn, so a killed node
+    stays dead."""
+    specs = [replace(s, respawn=False) for s in graph.sim_graph(seed=3, policy_dir=graph.scripted_policy_dir())]
     tmp = tmp_path_factory.mktemp("state_graph")
     with graph_domain() as env:
         runner = start_graph(tmp, env, specs)

@@ -15,7 +15,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.perspective")),
         (f"share/{PACKAGE}/policies/demo", glob("policies/demo/*")),
         (f"share/{PACKAGE}/policies/peg_easy_ppo", glob("policies/peg_easy_ppo/*")),
-    ],
+    ] + [(f"share/{PACKAGE}/{d}", glob(f"{d}/*")) for d in sorted(glob("policies/oracle_*"))],
     install_requires=["setuptools"],
     zip_safe=True,
     maintainer="OmniReset developers",

@@ -20,7 +20,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from omnireset_bringup.graph import CAMERA_NAMESPACE, config_file, real_graph
-from omnireset_bringup.launch_nodes import to_launch_node
+from omnireset_bringup.launch_nodes import to_launch_nodes
 
 HARDWARE_PACKAGES = ("ur_robot_driver", "realsense2_camera", "robotiq_driver", "tf2_ros")
 
@@ -86,8 +86,10 @@ def _graph(context):
     if value["launch_gripper"].lower() in ("1", "true", "yes"):
         actions.append(Node(package="robotiq_driver", executable="robotiq_driver_node", name="gripper",
                             parameters=[config_file("gripper.yaml")], respawn=True))
-    actions += [to_launch_node(s) for s in real_graph(policy_dir=value["policy_dir"] or None,
-                                                      camera_serials=serials)]
+    # Policy and supervisor: a start-up error (exit 2, e.g. a policy made for another robot than
+    # ur_type) stops the launch with the node's reason instead of a respawn loop.
+    actions += to_launch_nodes(real_graph(policy_dir=value["policy_dir"] or None, camera_serials=serials,
+                                          robot=value["ur_type"]))
     return actions
 
 

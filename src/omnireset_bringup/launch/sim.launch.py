@@ -3,15 +3,17 @@
     ros2 launch omnireset_bringup sim.launch.py task:=peg_insertion variant:=easy cameras:=true
 
 The node list comes from omnireset_bringup.graph.sim_graph, the same one the plain-Python runner
-(`python -m omnireset_bringup.run_graph`) starts.
+(`python -m omnireset_bringup.run_graph`) starts. A policy that does not fit the sim (task, robot,
+rate, cameras, image size) stops the launch before anything starts; a node that exits with its
+start-up error (exit 2) stops it with that reason instead of being respawned (launch_nodes).
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 
-from omnireset_bringup.graph import sim_graph
-from omnireset_bringup.launch_nodes import to_launch_node
+from omnireset_bringup.graph import check_policy_fits, sim_graph
+from omnireset_bringup.launch_nodes import to_launch_nodes
 
 ARGS = {
     "task": ("peg_insertion", "task name (omnireset_sim task registry)"),
@@ -33,7 +35,8 @@ def _nodes(context):
         real_time_factor=float(value["real_time_factor"]),
         seed=int(value["seed"]),
     )
-    return [to_launch_node(s) for s in specs]
+    check_policy_fits(specs)  # raises with the difference: launch logs it and exits non-zero
+    return to_launch_nodes(specs)
 
 
 def generate_launch_description():

@@ -31,6 +31,15 @@ TOPICS = {
     "controller_command": "/osc_torque_controller/command",
 }
 
+# A node that exits with this status could not start (bad parameter, missing or mismatched policy;
+# omnireset_policy.node_common.STARTUP_ERROR_EXIT): that is final, it is not respawned and the graph
+# stops with the node's reason. Any other exit (a crash, a signal) is respawned where the spec asks.
+STARTUP_ERROR_EXIT = 2
+
+# The rate the policy runs at in both graphs: the training env's (physics 120 Hz / decimation 12);
+# omnireset_control.constants.POLICY_RATE_HZ, not imported so this module needs nothing but Python.
+POLICY_RATE_HZ = 10.0
+
 # The three cameras, named and namespaced as realsense2_camera names its topics:
 # /<namespace>/<name>/color/image_raw
 CAMERAS = ("front", "side", "wrist")
@@ -77,9 +86,22 @@ def config_file(name: str) -> str:
     return str(path)
 
 
-def default_policy_dir() -> str:
-    """The shipped demo policy (installed share/omnireset_bringup/policies/demo)."""
+def scripted_policy_dir() -> str:
+    """The scripted reach-and-close stand-in (share/omnireset_bringup/policies/demo)."""
     return str(config_dir().parent / "policies" / "demo")
+
+
+def oracle_policy_dir(task: str) -> str:
+    """The privileged scripted oracle of ``task`` (share/omnireset_bringup/policies/oracle_<task>),
+    made by ``python -m omnireset_sim.oracle``: the whole task from any start (README "Oracle")."""
+    return str(config_dir().parent / "policies" / f"oracle_{task}")
+
+
+def default_policy_dir(task: str = "peg_insertion") -> str:
+    """What a graph runs without --policy: the task's oracle until a trained policy beats it from the
+    sim node's starts (README "Oracle"); the scripted stand-in for a task without an oracle."""
+    oracle = Path(oracle_policy_dir(task))
+    return str(oracle) if oracle.is_dir() else scripted_policy_dir()
 
 
 def trained_policy_dir() -> str:
@@ -87,11 +109,15 @@ def trained_policy_dir() -> str:
     return str(config_dir().parent / "policies" / "peg_easy_ppo")
 
 
-def _policy_spec(policy_dir: str, parameter_files: list[str], extra: dict | None = None) -> NodeSpec:
-    """The policy node of both graphs: it publishes to the supervisor, never to the controller."""
+def _policy_spec(policy_dir: str, parameter_files: list[str], extra: dict | None = None,
+                 cell: dict | None = None) -> NodeSpec:
+    """The policy node of both graphs: it publishes to the supervisor, never to the controller.
+    ``cell``: what the policy must have been made for (task, robot, rate_hz, available_cameras),
+    checked by the node itself at start-up."""
     return NodeSpec(package="omnireset_policy", executable="policy_node", name="policy",
                     parameter_files=parameter_files,
-                    parameters={**(extra or {}), "policy_path": policy_dir, "command_topic": TOPICS["policy_command"]},
+                    parameters={**(extra or {}), **(cell or {}), "policy_path": policy_dir,
+                                "command_topic": TOPICS["policy_command"]},
                     respawn=True)
 
 
@@ -111,35 +137,103 @@ def sim_graph(
     cameras: bool = False,
     real_time_factor: float = 1.0,
     seed: int = 0,
+    robot: str = "ur7e",
 ) -> list[NodeSpec]:
-    """The graph that runs against the MuJoCo sim node instead of the robot."""
-    policy_dir = policy_dir or default_policy_dir()
+    """The graph that runs against the MuJoCo sim node instead of the robot. The policy node is
+    told the sim's task, robot, rate and cameras and refuses a policy made for anything else."""
+    policy_dir = policy_dir or default_policy_dir(task)
     common = {"use_sim_time": True}
-    return [
-        NodeSpec(
-            package="omnireset_sim",
-            executable="sim_node",
-            name="sim",
-            parameter_files=["sim.yaml"],
-            parameters={
-                "task": task,
-                "variant": variant,
-                "publish_cameras": cameras,
-                "real_time_factor": float(real_time_factor),
-                "seed": int(seed),
-                "command_topic": TOPICS["command"],
-            },
-        ),
-        _policy_spec(policy_dir, ["policy.yaml"], common),
-        _supervisor_spec(TOPICS["command"], common),
-    ]
+    sim = NodeSpec(
+        package="omnireset_sim",
+        executable="sim_node",
+        name="sim",
+        parameter_files=["sim.yaml"],
+        parameters={
+            "task": task,
+            "variant": variant,
+            "robot": robot,
+            "publish_cameras": cameras,
+            "real_time_factor": float(real_time_factor),
+            "seed": int(seed),
+            "command_topic": TOPICS["command"],
+        },
+    )
+    cell = sim_cell(sim)
+    policy_cell = {"task": cell["task"], "robot": cell["robot"], "rate_hz": cell["rate_hz"],
+                   "available_cameras": list(cell["cameras"]) or [""]}  # [""]: publishes none
+    return [sim, _policy_spec(policy_dir, ["policy.yaml"], common, policy_cell),
+            _supervisor_spec(TOPICS["command"], common)]
 
 
-def real_graph(policy_dir: str | None = None, camera_serials: dict[str, str] | None = None) -> list[NodeSpec]:
+def _file_parameters(name: str, resolve=config_file) -> dict:
+    """The ``ros__parameters`` of a parameter file of this package (all ``/**`` sections)."""
+    import yaml
+
+    doc = yaml.safe_load(Path(resolve(name)).read_text()) or {}
+    out = {}
+    for section in doc.values():
+        if isinstance(section, dict):
+            out.update(section.get("ros__parameters") or {})
+    return out
+
+
+def sim_cell(sim: NodeSpec, resolve=config_file) -> dict:
+    """What the sim node of a graph runs (its parameter files, then its overrides): task, robot,
+    policy rate, published cameras ([] when off) and image size (height, width)."""
+    params = {}
+    for name in sim.parameter_files:
+        params.update(_file_parameters(name, resolve))
+    params.update(sim.parameters)
+    on = bool(params.get("publish_cameras", False))
+    return {"task": params.get("task", "peg_insertion"), "robot": params.get("robot", "ur7e"),
+            "rate_hz": POLICY_RATE_HZ,
+            "cameras": [c for c in params.get("camera_names", CAMERAS) if c] if on else [],
+            "image_size": (int(params.get("image_height", 224)), int(params.get("image_width", 224)))}
+
+
+def check_policy_fits(nodes: list[NodeSpec], resolve=config_file):
+    """Load the graph's policy (as the policy node will) and check it against the sim node's
+    configuration: task, robot, rate, cameras, image size. Raises ``ValueError`` (an
+    ``ArtifactError``: one line naming the policy and every difference) before anything starts.
+    Returns the loaded policy. Graphs without a sim node are checked by the policy node alone."""
+    by_name = {n.name: n for n in nodes}
+    if "sim" not in by_name or "policy" not in by_name:
+        return None
+    from omnireset_policy.exported_policy import check_policy_matches, load_exported_policy
+
+    cell = sim_cell(by_name["sim"], resolve)
+    policy = load_exported_policy(by_name["policy"].parameters["policy_path"])
+    check_policy_matches(policy, where="the sim", task=cell["task"],
+                         robot=cell["robot"], rate_hz=cell["rate_hz"], cameras=cell["cameras"],
+                         image_size=cell["image_size"])
+    return policy
+
+
+def last_error_line(text: str) -> str:
+    """The reason a node gave for stopping: the last line of its output that reports an error
+    (``<node>: error: ...``, an rclpy ``[ERROR]``/``[FATAL]`` log line), else its last line."""
+    import re
+
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    for line in reversed(lines):
+        if re.search(r"\berror\b|\[FATAL\]", line, flags=re.IGNORECASE):
+            return line
+    return lines[-1] if lines else "(no output)"
+
+
+def refused_message(name: str, reason: str) -> str:
+    """How the runner and the launch files report a node that exited with STARTUP_ERROR_EXIT."""
+    return f"node {name!r} could not start (exit {STARTUP_ERROR_EXIT}, not respawned): {reason}"
+
+
+def real_graph(policy_dir: str | None = None, camera_serials: dict[str, str] | None = None,
+               robot: str | None = None) -> list[NodeSpec]:
     """The robot-side nodes of real.launch.py besides ur_robot_driver's own launch.
 
     The UR driver (with the OSC controller) is included by the launch file itself, since it is a
-    launch description, not a node.
+    launch description, not a node. The policy node checks the policy against the arm's model
+    (``robot``, real.launch.py's ``ur_type``), the launched cameras and the 10 Hz rate.
     """
     policy_dir = policy_dir or default_policy_dir()
     serials = camera_serials or {}
@@ -157,7 +251,9 @@ def real_graph(policy_dir: str | None = None, camera_serials: dict[str, str] | N
         for cam in CAMERAS
     ]
     nodes += [
-        _policy_spec(policy_dir, ["policy.yaml", "policy_real.yaml"]),
+        _policy_spec(policy_dir, ["policy.yaml", "policy_real.yaml"],
+                     cell={**({"robot": robot} if robot else {}), "rate_hz": POLICY_RATE_HZ,
+                           "available_cameras": list(CAMERAS)}),
         _supervisor_spec(TOPICS["controller_command"]),
     ]
     return nodes
@@ -180,8 +276,8 @@ def ros_arguments(spec: NodeSpec, resolve=config_file) -> list[str]:
 def _param_literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_param_literal(v) for v in value) + "]"
+    if isinstance(value, (list, tuple)):  # '' keeps an empty string an element ([] would be "unset")
+        return "[" + ",".join("''" if v == "" else _param_literal(v) for v in value) + "]"
     return str(value)
 
 

@@ -1,10 +1,23 @@
-"""NodeSpec (graph.py) -> launch_ros Node: the only place that imports launch_ros."""
+"""NodeSpec (graph.py) -> launch_ros Node: the only place that imports launch_ros.
+
+``to_launch_nodes`` adds the start-up contract to each node: a node that exits with
+``graph.STARTUP_ERROR_EXIT`` (2: it could not start) stops the whole launch, which logs
+``Caught exception in launch ...: node 'policy' could not start (exit 2, not respawned): <its
+last error line>`` and exits non-zero; the pending respawn is cancelled by that shutdown. Any
+other exit (a crash, a signal) is respawned as the spec says (launch's own respawn).
+"""
 
 from __future__ import annotations
 
+from launch.actions import OpaqueFunction, RegisterEventHandler, TimerAction
+from launch.event_handlers import OnProcessExit, OnProcessIO
 from launch_ros.actions import Node
 
-from .graph import NodeSpec, config_file
+from .graph import STARTUP_ERROR_EXIT, NodeSpec, config_file, last_error_line, refused_message
+
+
+class NodeStartupError(RuntimeError):
+    """Raised inside the launch (an event handler) when a node exits with STARTUP_ERROR_EXIT."""
 
 
 def to_launch_node(spec: NodeSpec, extra_parameters: dict | None = None) -> Node:
@@ -22,3 +35,38 @@ def to_launch_node(spec: NodeSpec, extra_parameters: dict | None = None) -> Node
         output="screen",
         emulate_tty=True,
     )
+
+
+def startup_guard(action, name: str, delay: float = 0.5) -> list:
+    """Event handlers that end the launch when ``action`` (any launch process action) exits with
+    STARTUP_ERROR_EXIT, naming the reason (the last error line of its output). The end comes
+    ``delay`` s after the exit, so the node's last output (read from its pty after the exit event)
+    is in; keep it below the node's respawn_delay: the launch's shutdown cancels the pending
+    respawn."""
+    output: list[str] = []
+
+    def on_output(event) -> None:
+        output.append(event.text.decode(errors="replace"))
+        del output[:-50]  # the reason is near the end
+
+    def fail(context) -> None:
+        raise NodeStartupError(refused_message(name, last_error_line("".join(output))))
+
+    def on_exit(event, context):
+        if event.returncode == STARTUP_ERROR_EXIT:
+            return [TimerAction(period=delay, actions=[OpaqueFunction(function=fail)])]
+        output.clear()  # a crash: launch respawns it; the next run's output starts afresh
+        return None
+
+    return [RegisterEventHandler(OnProcessIO(target_action=action, on_stdout=on_output, on_stderr=on_output)),
+            RegisterEventHandler(OnProcessExit(target_action=action, on_exit=on_exit))]
+
+
+def to_launch_nodes(specs: list[NodeSpec]) -> list:
+    """launch_ros Nodes of a graph, each with its start-up guard (handlers registered first)."""
+    actions = []
+    for spec in specs:
+        node = to_launch_node(spec)
+        delay = min(0.5, spec.respawn_delay / 2) if spec.respawn else 0.5
+        actions += [*startup_guard(node, spec.name, delay), node]
+    return actions

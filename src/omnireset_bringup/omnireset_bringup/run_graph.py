@@ -6,6 +6,11 @@ starts the sim node, the policy node (shipped demo policy unless ``--policy``) a
 supervisor from ``graph.sim_graph``; records the graph's topics to an MCAP bag; after
 ``--duration`` seconds of *sim* time prints the supervisor's counters and writes, in ``--out``:
 ``recording/`` (rosbag2, MCAP), ``strip.png`` (camera frames over the run), ``summary.yaml``.
+
+Exit status: 0 after a full run; 2 when the graph cannot start -- a policy that does not fit the
+sim (task, robot, rate, cameras, image size), an unreadable policy, a missing package -- or a node
+exits at start-up with its configuration error (exit 2, not respawned); the last line on stderr is
+the reason. 1 for other failures (a node down, the wall-clock limit).
 """
 
 from __future__ import annotations
@@ -79,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="which graph (the real graph needs ros2 launch and the drivers: real.launch.py)")
     parser.add_argument("--task", default="peg_insertion")
     parser.add_argument("--variant", default="easy")
-    parser.add_argument("--policy", default=None, help="exported policy directory (default: shipped demo)")
+    parser.add_argument("--policy", default=None,
+                        help="exported policy directory (default: the task's shipped oracle, README \"Oracle\")")
     parser.add_argument("--duration", type=float, default=60.0, help="sim seconds to run")
     parser.add_argument("--timeout", type=float, default=None, help="wall seconds before giving up")
     parser.add_argument("--real-time-factor", type=float, default=1.0)
@@ -109,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     if cameras:
         nodes[0].parameters["camera_rate_hz"] = float(args.camera_rate)
     try:
+        # The policy must fit the sim before anything starts (the policy node checks it again).
+        graph.check_policy_fits(nodes)
         runner_cls = __import__("omnireset_bringup.runner", fromlist=["GraphRunner"]).GraphRunner
         runner = runner_cls(nodes, log_dir=out / "logs")
-    except (RuntimeError, FileNotFoundError) as exc:
-        print(f"omnireset: cannot start the graph: {exc}", file=sys.stderr)
+    except (RuntimeError, FileNotFoundError, ValueError) as exc:
+        print(f"omnireset: cannot start the graph: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
     rclpy.init()
@@ -155,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     wall_start = time.monotonic()
     sim_start = None
     rc = 0
+    failure = None  # one line: why the graph stopped early
     print(f"[demo] graph: {', '.join(n.name for n in nodes)}; running {args.duration:.0f} s of sim time "
           f"(task {args.task}/{args.variant}); output {out}")
     runner.start()
@@ -167,9 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             down = runner.poll()
             if down:
                 for name in down:
-                    print(f"[demo] node {name} exited: {runner.exit_codes(name)}\n{runner.log_tail(name)}",
-                          file=sys.stderr)
-                rc = 1
+                    if runner.refused(name):  # a start-up error: final, and the graph's reason
+                        failure = graph.refused_message(name, runner.reason(name))
+                        rc = graph.STARTUP_ERROR_EXIT
+                    else:
+                        print(f"[demo] node {name} exited: {runner.exit_codes(name)}\n{runner.log_tail(name)}",
+                              file=sys.stderr)
+                        failure = failure or f"node {name!r} exited ({runner.exit_codes(name)}): {runner.reason(name)}"
+                        rc = max(rc, 1)
                 break
             now = node.get_clock().now().nanoseconds * 1e-9
             if now > 0 and sim_start is None:
@@ -206,12 +220,16 @@ def main(argv: list[str] | None = None) -> int:
         "commands_relayed": len(commands),
         "recorded_messages": dict(recorder.counts),
     }
+    if failure is not None:
+        summary["error"] = failure
     if sup is not None:
         summary["supervisor"] = {
             "attempts": sup.attempts, "successes": sup.successes,
             "first_try_successes": sup.first_try_successes,
             "throughput_per_minute": round(float(sup.throughput_per_minute), 3),
             "overrides": sup.overrides, "state": sup.state_name,
+            # Successes out of finished attempts (the sim node's ground truth, counted by the supervisor).
+            "success_rate": round(sup.successes / sup.attempts, 3) if sup.attempts else None,
         }
     if pol is not None and not math.isnan(pol.inference_time):
         summary["last_inference_ms"] = round(pol.inference_time * 1e3, 3)
@@ -228,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     if sup is None and rc == 0:
         print("[demo] no supervisor status was received", file=sys.stderr)
         rc = 1
+    if failure is not None:
+        print(f"omnireset: error: {failure}", file=sys.stderr)
     return rc
 
 

@@ -1,7 +1,10 @@
 """Start, watch and stop the processes of a graph (``graph.NodeSpec`` list) without ros2 launch.
 
 Each node runs as its own process, started the way ``ros2 run`` would, with ``--ros-args`` built
-from the same spec the launch files use. Respawn follows ``NodeSpec.respawn``; stopping sends
+from the same spec the launch files use. Respawn follows ``NodeSpec.respawn``, except for a node
+that exits with ``STARTUP_ERROR_EXIT`` (2: it could not start, e.g. a bad parameter or a refused
+policy): that is final, the node is reported down with the last error line of its log
+(``reason``) instead of being restarted again and again. Stopping sends
 SIGINT (rclpy shuts down cleanly), then SIGTERM, then SIGKILL, to the node's own process group
 only.
 """
@@ -16,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .graph import NodeSpec, executable_path, ros_arguments
+from .graph import STARTUP_ERROR_EXIT, NodeSpec, executable_path, last_error_line, ros_arguments
 
 
 @dataclass
@@ -63,7 +66,8 @@ class GraphRunner:
         proc.exited_at = None
 
     def poll(self) -> list[str]:
-        """Respawn exited nodes that ask for it; return the names of nodes that are down for good."""
+        """Respawn exited nodes that ask for it; return the names of nodes that are down for good
+        (no respawn asked, or exited with STARTUP_ERROR_EXIT: see ``refused``)."""
         down = []
         now = time.monotonic()
         for proc in self._procs.values():
@@ -72,7 +76,7 @@ class GraphRunner:
             if proc.exited_at is None:
                 proc.exited_at = now
                 proc.exit_codes.append(proc.popen.returncode)
-            if not proc.spec.respawn:
+            if not proc.spec.respawn or proc.popen.returncode == STARTUP_ERROR_EXIT:
                 down.append(proc.spec.name)
             elif now - proc.exited_at >= proc.spec.respawn_delay:
                 proc.restarts += 1
@@ -88,6 +92,16 @@ class GraphRunner:
 
     def exit_codes(self, name: str) -> list[int]:
         return list(self._procs[name].exit_codes)
+
+    def refused(self, name: str) -> bool:
+        """The node exited with STARTUP_ERROR_EXIT: it could not start, and was not respawned."""
+        popen = self._procs[name].popen
+        return popen is not None and popen.poll() == STARTUP_ERROR_EXIT
+
+    def reason(self, name: str) -> str:
+        """One line: the last error line of the node's log (what it said when it stopped)."""
+        path = self._procs[name].log_path
+        return last_error_line(path.read_text(errors="replace") if path is not None and path.exists() else "")
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         path = self._procs[name].log_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import sys
@@ -135,3 +136,128 @@ def test_rqt_perspective_names_real_topics_and_fields():
             assert ast.literal_eval(keys["topic"]["repr"]) in cameras
             seen_images += 1
     assert seen_plots >= 4 and seen_images == 3
+
+
+# ---- start-up errors are final (exit 2), a policy must fit the sim ---------------------------------
+@pytest.fixture
+def fake_executable(tmp_path, monkeypatch):
+    """A stand-in node: prints a line, then '<name>: error: ...' and exits with the status in
+    $FAKE_EXIT_<name> (2: a start-up error; anything else: a crash)."""
+    exe = tmp_path / "fake_node"
+    exe.write_text("#!/bin/sh\necho starting\nname=$3\nname=${name#__node:=}\n"
+                   "echo \"${name}_node: error: parameter x must be positive, got -1\" >&2\n"
+                   "eval \"exit \\${FAKE_EXIT_$name}\"\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(runner_mod, "executable_path", lambda spec: str(exe))
+    return exe
+
+
+def test_node_exiting_2_is_not_respawned_and_its_reason_is_kept(fake_executable, tmp_path):
+    specs = [graph.NodeSpec(package="x", executable="e", name="refuses", respawn=True, respawn_delay=0.1),
+             graph.NodeSpec(package="x", executable="e", name="crashes", respawn=True, respawn_delay=0.1)]
+    env = dict(os.environ, FAKE_EXIT_refuses="2", FAKE_EXIT_crashes="1")
+    run = runner_mod.GraphRunner(specs, log_dir=tmp_path / "logs", env=env)
+    run.start()
+    try:
+        deadline = time.monotonic() + 20
+        down = []
+        while time.monotonic() < deadline and (not down or run.restarts("crashes") < 2):
+            down = run.poll() or down
+            time.sleep(0.05)
+        assert down == ["refuses"], down
+        assert run.refused("refuses") and run.restarts("refuses") == 0 and run.exit_codes("refuses") == [2]
+        assert run.reason("refuses") == "refuses_node: error: parameter x must be positive, got -1"
+        # a crash is still respawned, again and again, and never reported as refused
+        assert run.restarts("crashes") >= 2 and not run.refused("crashes")
+        assert set(run.exit_codes("crashes")) == {1}
+        time.sleep(0.3)
+        assert run.poll() == ["refuses"] and run.restarts("refuses") == 0
+    finally:
+        run.stop()
+
+
+def test_last_error_line_is_the_reason():
+    log = ("[INFO] [policy]: loading\n\x1b[31m[ERROR] [policy]: early\x1b[0m\n"
+           "policy_node: error: cannot load policy: /p/policy.pt: truncated\nshutting down\n")
+    assert graph.last_error_line(log) == "policy_node: error: cannot load policy: /p/policy.pt: truncated"
+    assert graph.last_error_line("just output\n\n") == "just output"
+    assert graph.last_error_line("") == "(no output)"
+
+
+def test_sim_graph_tells_the_policy_node_what_the_sim_runs():
+    nodes = {n.name: n for n in graph.sim_graph(task="cube_stacking", policy_dir="/tmp/p", robot="ur5e")}
+    p = nodes["policy"].parameters
+    assert (p["task"], p["robot"], p["rate_hz"], p["available_cameras"]) == ("cube_stacking", "ur5e", 10.0, [""])
+    assert nodes["sim"].parameters["robot"] == "ur5e"
+    # [''] stays a one-element list on the command line ([] would read as "unset")
+    assert "available_cameras:=['']" in graph.ros_arguments(nodes["policy"], resolve=lambda n: n)
+    with_cams = {n.name: n for n in graph.sim_graph(policy_dir="/tmp/p", cameras=True)}
+    assert with_cams["policy"].parameters["available_cameras"] == list(graph.CAMERAS)
+    real = {n.name: n for n in graph.real_graph(policy_dir="/tmp/p", robot="ur10e")}
+    assert real["policy"].parameters["robot"] == "ur10e" and real["policy"].parameters["rate_hz"] == 10.0
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory):
+    from omnireset_policy.export_scripted import export_scripted
+    from omnireset_policy.student_network import make_random_rgb_policy
+
+    root = tmp_path_factory.mktemp("policies")
+    rgb = root / "rgb"
+    make_random_rgb_policy(rgb, encoder="tiny", image_size=(96, 96))
+    return {"peg": export_scripted(root / "peg", task="peg_insertion"),
+            "cube": export_scripted(root / "cube", task="cube_stacking"),
+            "ur5e": export_scripted(root / "ur5e", task="peg_insertion", robot="ur5e"), "rgb": rgb}
+
+
+def test_policy_that_does_not_fit_the_sim_is_refused_naming_the_difference(policies):
+    from omnireset_policy.artifact_errors import ArtifactError
+
+    assert graph.check_policy_fits(graph.sim_graph(policy_dir=str(policies["peg"]))) is not None
+    cases = [
+        (graph.sim_graph(policy_dir=str(policies["cube"])), "made for task 'cube_stacking', the sim runs 'peg_insertion'"),
+        (graph.sim_graph(policy_dir=str(policies["ur5e"])), "made for robot 'ur5e', the sim has a 'ur7e'"),
+        (graph.sim_graph(policy_dir=str(policies["rgb"])), "the sim publishes no cameras"),
+        (graph.sim_graph(policy_dir=str(policies["rgb"]), cameras=True), "expects 96x96 images, the sim renders 224x224"),
+    ]
+    for nodes, reason in cases:
+        with pytest.raises(ArtifactError) as caught:
+            graph.check_policy_fits(nodes)
+        assert reason in str(caught.value) and "\n" not in str(caught.value)
+        assert "task" not in str(caught.value) or "cube" in reason  # the rgb policy's task "any" fits every task
+    nodes = graph.sim_graph(policy_dir=str(policies["rgb"]), cameras=True)
+    nodes[0].parameters.update({"image_width": 96, "image_height": 96})
+    assert graph.check_policy_fits(nodes) is not None
+
+
+def _run_graph(args, env, tmp_path):
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "omnireset_bringup.run_graph", "--out", str(tmp_path / "run"),
+                           "--duration", "2", "--no-cameras", *args], env=env, capture_output=True, text=True,
+                          timeout=240)
+
+
+@pytest.mark.ros
+def test_run_graph_refuses_a_mismatched_or_broken_policy_before_starting(ros_env, policies, tmp_path):
+    out = _run_graph(["--policy", str(policies["cube"])], ros_env, tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "made for task 'cube_stacking', the sim runs 'peg_insertion'" in out.stderr.splitlines()[-1]
+    broken = tmp_path / "broken"
+    shutil.copytree(policies["peg"], broken)
+    data = (broken / "policy.pt").read_bytes()
+    (broken / "policy.pt").write_bytes(data[: len(data) // 2])
+    out = _run_graph(["--policy", str(broken)], ros_env, tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{broken / 'policy.pt'}: not a loadable TorchScript module" in out.stderr.splitlines()[-1]
+    assert not (tmp_path / "run" / "logs").exists()  # nothing was started
+
+
+@pytest.mark.ros
+def test_run_graph_stops_with_the_reason_of_a_node_that_cannot_start(ros_env, tmp_path):
+    """The sim node refuses an unknown variant (exit 2): run_graph stops, exit 2, its reason last."""
+    out = _run_graph(["--variant", "impossible"], ros_env, tmp_path)
+    assert out.returncode == 2, out.stderr[-3000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("omnireset: error: node 'sim' could not start (exit 2, not respawned): sim_node: error:")
+    assert "impossible" in last and "Traceback" not in (tmp_path / "run" / "logs" / "sim.log").read_text()

@@ -55,6 +55,7 @@ import torch
 import yaml
 
 from omnireset_policy import observation_layout as layout
+from omnireset_policy.artifact_errors import ArtifactError, load_yaml, reading, verify_zip
 
 FORMAT_NAME = "omnireset-policy"
 FORMAT_VERSION = 1
@@ -66,13 +67,19 @@ HEAD_MODULE_FILE = "head.pt"
 # the student's KL loss needs; state-dependent for gSDE). The policy node never uses it.
 ACTION_STD_MODULE_FILE = "action_std.pt"
 KINDS = ("state", "rgb")
+# metadata task of a task-agnostic policy (export_scripted's default): it fits every task.
+ANY_TASK = "any"
 # Gripper channel convention: close when the raw output is greater than this threshold.
 # Layout terms an RGB student may take as proprioception (no object poses: it sees those in images).
 PROPRIO_TERM_CHOICES = ("joint_pos", "ee_pose", "last_action")
 
 
-class ExportedPolicyError(ValueError):
+class ExportedPolicyError(ArtifactError):
     """An exported policy is missing, malformed or inconsistent; the message says what and where."""
+
+
+class PolicyMismatchError(ExportedPolicyError):
+    """A valid policy made for another cell: task, robot, cameras, image size or control rate differ."""
 
 
 @dataclass
@@ -308,10 +315,7 @@ def load_exported_policy(path: str | Path) -> ExportedPolicy:
     meta_path = path / METADATA_FILE
     if not meta_path.is_file():
         raise ExportedPolicyError(f"{meta_path} is missing")
-    try:
-        meta = yaml.safe_load(meta_path.read_text())
-    except yaml.YAMLError as exc:
-        raise ExportedPolicyError(f"{meta_path}: not valid YAML ({exc})") from None
+    meta = load_yaml(meta_path, "not valid YAML", ExportedPolicyError)
     _check_metadata(meta, path)
     modules = {}
     wanted = dict(_module_files(meta["kind"]))
@@ -320,17 +324,54 @@ def load_exported_policy(path: str | Path) -> ExportedPolicy:
         file = path / filename
         if not file.is_file():
             raise ExportedPolicyError(f"{file} is missing (kind {meta['kind']!r} needs it)")
-        try:
-            with quiet_torchscript():
-                module = torch.jit.load(str(file), map_location="cpu")
-        except Exception as exc:  # torch raises RuntimeError or others for corrupt archives
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ExportedPolicyError(f"{file}: not a loadable TorchScript module ({first_line})") from None
+        # torch reads a TorchScript archive without checking its CRCs: check them first, so a flipped
+        # byte in a weight is refused instead of running as a different policy.
+        verify_zip(file, "not a loadable TorchScript module", ExportedPolicyError)
+        with reading(file, "not a loadable TorchScript module", ExportedPolicyError), quiet_torchscript():
+            module = torch.jit.load(str(file), map_location="cpu")
         module.eval()
         modules[role] = module
     policy = ExportedPolicy(path=path, metadata=meta, modules=modules)
     _probe(policy)
     return policy
+
+
+def policy_mismatches(policy: ExportedPolicy, *, task: str | None = None, robot: str | None = None,
+                      rate_hz: float | None = None, cameras=None, image_size=None, camera_names=None,
+                      where: str = "this cell") -> list[str]:
+    """What keeps ``policy`` from running where it is asked to, one phrase per difference (empty:
+    it matches). ``None`` leaves a property unchecked; a policy whose task is ``ANY_TASK`` ("any",
+    e.g. the scripted stand-in) runs in every task. ``cameras``: the camera names the cell
+    publishes (an empty list: none); ``camera_names``: the names the policy's cameras are read
+    under there (default: the policy's own); ``image_size``: (height, width) the cell renders."""
+    meta = policy.metadata
+    diffs = []
+    if task is not None and meta.get("task") not in (task, ANY_TASK):
+        diffs.append(f"made for task {meta.get('task')!r}, {where} runs {task!r}")
+    if robot is not None and meta.get("robot") != robot:
+        diffs.append(f"made for robot {meta.get('robot')!r}, {where} has a {robot!r}")
+    rate = meta["control"]["rate_hz"]
+    if rate_hz is not None and abs(float(rate) - float(rate_hz)) > 1e-6 * float(rate_hz):
+        diffs.append(f"made for {rate:g} Hz (control.rate_hz), {where} steps it at {float(rate_hz):g} Hz")
+    if policy.kind == "rgb":
+        needed = list(camera_names) if camera_names is not None else list(policy.cameras["names"])
+        if cameras is not None:
+            have = [c for c in cameras if c]
+            missing = [c for c in needed if c not in have]
+            if missing:
+                diffs.append(f"needs camera(s) {missing}, {where} publishes {have if have else 'no cameras'}")
+        if image_size is not None and tuple(int(v) for v in image_size) != tuple(policy.cameras["image_size"]):
+            h, w = policy.cameras["image_size"]
+            diffs.append(f"expects {h}x{w} images, {where} renders {int(image_size[0])}x{int(image_size[1])}")
+    return diffs
+
+
+def check_policy_matches(policy: ExportedPolicy, where: str = "this cell", **expect) -> None:
+    """Raise ``PolicyMismatchError`` (one line naming every difference) unless ``policy`` matches
+    ``expect`` (the keywords of ``policy_mismatches``)."""
+    diffs = policy_mismatches(policy, where=where, **expect)
+    if diffs:
+        raise PolicyMismatchError(f"{policy.path}: the policy does not fit {where}: " + "; ".join(diffs))
 
 
 def _probe(policy: ExportedPolicy) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import sys
-import traceback
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.parameter import Parameter
@@ -14,8 +13,13 @@ _BUILTIN_PARAMETERS = ("use_sim_time", "start_type_description_service")
 _BUILTIN_PREFIXES = ("qos_overrides.",)
 
 
+# Exit status of a node that cannot start (bad parameter, missing or mismatched policy...): final,
+# the node is not respawned. Crashes (any other status, signals) are.
+STARTUP_ERROR_EXIT = 2
+
+
 class StartupError(RuntimeError):
-    """A node cannot start (bad parameter, missing policy...); main() prints it and exits non-zero."""
+    """A node cannot start (bad parameter, missing policy...); main() prints it and exits 2."""
 
 
 def declare(node, name: str, default, description: str):
@@ -49,24 +53,35 @@ def ns_to_stamp(ns: int, stamp) -> None:
     stamp.sec, stamp.nanosec = divmod(int(ns), 1_000_000_000)
 
 
+def startup_error_line(prog: str, exc: BaseException) -> str:
+    """The one line a node prints when it cannot start: ``<prog>: error: <reason>``."""
+    if isinstance(exc, StartupError):
+        reason = str(exc)
+    else:  # unexpected: keep where it happened, still on one line
+        import traceback
+
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+        reason = f"{type(exc).__name__}: {exc}{where}"
+    return f"{prog}: error: {' '.join(reason.split())}"
+
+
 def run_node(prog: str, make_node, args=None) -> int:
-    """rclpy main loop with the start-up contract: any failure to construct the node prints
-    ``<prog>: error: <reason>`` and returns 2, so a launch file sees a dead node, never a half one."""
+    """rclpy main loop with the start-up contract: any failure to construct the node (or to parse
+    its ROS arguments) prints one line, ``<prog>: error: <reason>``, and returns
+    ``STARTUP_ERROR_EXIT`` (2), never a traceback; a launcher must not respawn a node that exited
+    so (omnireset_bringup's runner and launch files stop the graph instead)."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    rclpy.init(args=args)
     node = None
     try:
         try:
+            rclpy.init(args=args)
             node = make_node()
-        except StartupError as exc:
-            print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
-            return 2
-        except Exception as exc:  # anything else at start-up is also fatal, with its reason
-            print(f"{prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-            traceback.print_exc()
-            return 2
+        except Exception as exc:  # noqa: BLE001 - anything at start-up is fatal, with its reason
+            print(startup_error_line(prog, exc), file=sys.stderr, flush=True)
+            return STARTUP_ERROR_EXIT
         try:
             rclpy.spin(node)
         except (KeyboardInterrupt, ExternalShutdownException):
@@ -79,5 +94,5 @@ def run_node(prog: str, make_node, args=None) -> int:
             rclpy.shutdown()
 
 
-__all__ = ["Parameter", "StartupError", "declare", "check_no_unknown_parameters", "require_positive",
-           "stamp_to_ns", "ns_to_stamp", "run_node"]
+__all__ = ["Parameter", "STARTUP_ERROR_EXIT", "StartupError", "startup_error_line", "declare",
+           "check_no_unknown_parameters", "require_positive", "stamp_to_ns", "ns_to_stamp", "run_node"]

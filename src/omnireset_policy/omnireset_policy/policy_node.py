@@ -27,7 +27,7 @@ from sensor_msgs.msg import Image, JointState
 
 from omnireset_control.constants import ARM_JOINT_NAMES
 from omnireset_control.kinematics import BatchedKinematics, load_kinematics
-from omnireset_policy.exported_policy import load_exported_policy
+from omnireset_policy.exported_policy import check_policy_matches, load_exported_policy
 from omnireset_policy.observation_layout import gripper_closes
 from omnireset_policy.input_sampling import DEFAULT_MAX_AGE, ImageConversionError, InputSampler, image_msg_to_rgb
 from omnireset_policy.node_common import (Parameter, StartupError, check_no_unknown_parameters, declare,
@@ -62,7 +62,10 @@ class PolicyNode(Node):
                          automatically_declare_parameters_from_overrides=False)
         p = {}
         p["policy_path"] = declare(self, "policy_path", "", "Directory of an exported policy (metadata.yaml + modules).")
-        p["robot"] = declare(self, "robot", "", "UR model for the TCP kinematics; empty: the policy metadata's robot.")
+        p["task"] = declare(self, "task", "", "Task of the cell this node runs in; a policy made for another task is "
+                            "refused. Empty: not checked.")
+        p["robot"] = declare(self, "robot", "", "UR model of the arm (TCP kinematics); a policy made for another robot "
+                             "is refused. Empty: the policy metadata's robot.")
         p["kinematics_calibration"] = declare(self, "kinematics_calibration", "",
                                               "ur_calibration kinematics_params YAML; empty: nominal kinematics.")
         p["joint_states_topic"] = declare(self, "joint_states_topic", "/joint_states", "sensor_msgs/JointState input.")
@@ -77,11 +80,15 @@ class PolicyNode(Node):
                                         "realsense2_camera namespace: images at /<ns>/<name>/color/image_raw.")
         p["camera_names"] = declare(self, "camera_names", Parameter.Type.STRING_ARRAY,
                                     "Camera names in the policy's camera order; unset: the policy metadata's names.")
+        p["available_cameras"] = declare(self, "available_cameras", Parameter.Type.STRING_ARRAY,
+                                         "Cameras the cell publishes; an image policy that needs another is refused. "
+                                         "Empty strings are ignored ([''] = none); unset: not checked.")
         p["base_frame"] = declare(self, "base_frame", "base_link",
                                   "Frame of object poses and of the published delta.")
         p["max_input_age"] = declare(self, "max_input_age", DEFAULT_MAX_AGE,
                                      "Inputs older than this at a tick (s, ROS clock) are refused: no command.")
-        p["rate_hz"] = declare(self, "rate_hz", 0.0, "Policy rate (Hz, ROS clock); 0: the policy metadata's rate.")
+        p["rate_hz"] = declare(self, "rate_hz", 0.0, "Policy rate (Hz, ROS clock); a policy made for another rate is "
+                               "refused. 0: the policy metadata's rate.")
         p["torch_threads"] = declare(self, "torch_threads", 1, "torch intra-op threads for inference.")
         p["action_scale"] = declare(self, "action_scale", Parameter.Type.DOUBLE_ARRAY,
                                     "6 per-axis scales sent with each delta; unset: the policy metadata's scale.")
@@ -104,6 +111,16 @@ class PolicyNode(Node):
         max_age = require_positive("max_input_age", p["max_input_age"])
         rate = p["rate_hz"] or self.policy.metadata["control"]["rate_hz"]
         rate = require_positive("rate_hz", rate)
+        # The policy must have been made for where it runs (parameters set by the graph: the sim
+        # node's task/robot/cameras in the sim graph; the robot's model and cameras on the robot).
+        try:
+            check_policy_matches(
+                self.policy, where="this cell", task=p["task"] or None, robot=p["robot"] or None,
+                rate_hz=p["rate_hz"] or None, cameras=p["available_cameras"],
+                camera_names=p["camera_names"] if self.policy.kind == "rgb" else None)
+        except ValueError as exc:
+            raise StartupError("refusing the policy (parameters task, robot, rate_hz, available_cameras): "
+                               f"{exc}") from None
         if not isinstance(p["torch_threads"], int) or p["torch_threads"] < 1:
             raise StartupError(f"parameter torch_threads must be an integer >= 1, got {p['torch_threads']!r}")
         scale = p["action_scale"] if p["action_scale"] is not None else self.policy.action_scale

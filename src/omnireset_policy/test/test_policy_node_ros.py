@@ -107,16 +107,30 @@ def test_rgb_policy_refuses_bad_encoding_and_accepts_bgr8(harness, processes, ro
     ({"policy_path": "/nonexistent/policy"}, "does not exist"),
     ({"policy_path": "POLICY", "max_input_age": 0.0}, "max_input_age must be a positive"),
     ({"policy_path": "POLICY", "not_a_parameter": 1}, "unknown parameter(s) ['not_a_parameter']"),
+    # a policy must fit where it runs (the sim graph sets these from the sim node; the robot from ur_type)
+    ({"policy_path": "POLICY", "task": "cube_stacking"}, "made for task 'peg_insertion', this cell runs 'cube_stacking'"),
+    ({"policy_path": "POLICY", "robot": "ur5e"}, "made for robot 'ur7e', this cell has a 'ur5e'"),
+    ({"policy_path": "POLICY", "rate_hz": 20.0}, "made for 10 Hz (control.rate_hz), this cell steps it at 20 Hz"),
+    ({"policy_path": "RGB", "available_cameras": "['front','side']"},
+     "needs camera(s) ['wrist'], this cell publishes ['front', 'side']"),
+    ({"policy_path": "RGB", "available_cameras": "['']"}, "this cell publishes no cameras"),
+    ({"policy_path": "/nonexistent/policy", "rate_hz": "fast"}, "rate_hz"),  # rclpy's own type error: one line
 ])
 def test_policy_node_exits_nonzero_with_reason_at_startup(ros_env, tmp_path, params, reason):
-    policy = export_scripted(tmp_path / "p")
-    params = {k: (str(policy) if v == "POLICY" else v) for k, v in params.items()}
+    from omnireset_policy.student_network import make_random_rgb_policy
+
+    policy = export_scripted(tmp_path / "p", task="peg_insertion")
+    if params.get("policy_path") == "RGB":
+        make_random_rgb_policy(tmp_path / "rgb", encoder="tiny", image_size=(32, 32))
+    paths = {"POLICY": str(policy), "RGB": str(tmp_path / "rgb")}
+    params = {k: paths.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
     args = [sys.executable, "-m", "omnireset_policy.policy_node", "--ros-args"]
     for k, v in params.items():
         args += ["-p", f"{k}:={v}"]
     out = subprocess.run(args, env=ros_env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert reason in out.stderr and "policy_node: error:" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
 def test_policy_node_follows_sim_time(ros_env, processes, tmp_path):

@@ -38,14 +38,17 @@ from omnireset_msgs.srv import ResetEpisode
 from omnireset_control.constants import OscGains
 from omnireset_control.controller_core import CommandStatus
 from omnireset_control.rotations import matrix_to_quat
-from omnireset_policy.node_common import (StartupError, check_no_unknown_parameters, declare, ns_to_stamp,
-                                          stamp_to_ns)
+from omnireset_policy.node_common import (STARTUP_ERROR_EXIT, StartupError, check_no_unknown_parameters, declare,
+                                          ns_to_stamp, stamp_to_ns, startup_error_line)
 
+from .assets.arm import ArmConfig
+from .assets.scene import SceneConfig
 from .sim_core import SimCore, SimCoreConfig
 
 _KNOWN = {
     "task": ("peg_insertion", "Task name (python -m omnireset_sim.list_tasks)."),
     "variant": ("easy", "Task variant: easy | hard."),
+    "robot": ("ur7e", "UR model of the simulated arm (ur3e, ur5e, ur7e, ur10e ...)."),
     "seed": (0, "Seed of the reset sampler."),
     "real_time_factor": (1.0, "Upper bound of sim speed relative to wall time (<= 0: as fast as possible)."),
     "base_frame": ("base_link", "Frame of every published pose; commands in another frame are rejected."),
@@ -81,7 +84,8 @@ class SimNode(Node):
         cfg = SimCoreConfig(task=self.p["task"], variant=self.p["variant"], seed=int(self.p["seed"]),
                             gains=OscGains(kp=tuple(self.p["osc_kp"]), zeta=tuple(self.p["osc_zeta"])),
                             command_timeout=self.p["command_timeout"], attempt_timeout=self.p["attempt_timeout"],
-                            success_hold=self.p["success_hold"])
+                            success_hold=self.p["success_hold"], robot=self.p["robot"],
+                            scene=SceneConfig(arm=ArmConfig(robot=self.p["robot"])))
         try:
             self.core = SimCore(cfg)
         except (ValueError, KeyError) as exc:
@@ -299,19 +303,20 @@ class SimNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv)
     node = None
     try:
-        node = SimNode()
+        try:
+            rclpy.init(args=argv)
+            node = SimNode()
+        except Exception as exc:  # noqa: BLE001 - start-up errors are final: one line, exit 2
+            print(startup_error_line("sim_node", exc), file=sys.stderr, flush=True)
+            return STARTUP_ERROR_EXIT
         node.start()
         while rclpy.ok() and node.running:
             rclpy.spin_once(node, timeout_sec=0.1)
         if getattr(node, "failed", None) is not None:
             return 1
         return 0
-    except StartupError as exc:
-        print(f"sim_node: {exc}", file=sys.stderr)
-        return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     finally:

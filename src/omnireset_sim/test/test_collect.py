@@ -54,8 +54,8 @@ def test_collect_writes_one_shard_per_episode_with_the_documented_layout(collect
         assert np.allclose(ep["action_std"][()], 0.1)
         # step 0's last action is zero (fresh episode), later ones are the expert's previous mean
         assert np.allclose(ep["last_action"][0], 0.0)
-        clip = ACTION_CLIP
-        assert np.allclose(ep["last_action"][1:], np.clip(ep["action_mean"][:-1], -clip, clip), atol=1e-5)
+        assert ACTION_CLIP is None  # no clamp, as released: the env applies the expert's action as given
+        assert np.allclose(ep["last_action"][1:], ep["action_mean"][:-1], atol=1e-5)
         # rotation columns of the stored object poses are unit vectors
         assert np.allclose(np.linalg.norm(ep["target_pose"][:, 3:6], axis=1), 1.0, atol=1e-4)
 

@@ -132,7 +132,9 @@ def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="init_std"):
         GsdeDistribution(3, init_std=float("nan"))
     with pytest.raises(ValueError, match="sample_interval"):
-        GsdeDistribution(3, sample_interval=0)
+        GsdeDistribution(3, sample_interval=-1)
+    with pytest.raises(ValueError, match="variance_floor"):
+        GsdeDistribution(3, variance_floor=0.0)
     with pytest.raises(ValueError, match="max_std"):
         GsdeDistribution(3, max_std=0.0)
     with pytest.raises(ValueError, match="std_range"):
@@ -156,3 +158,29 @@ def test_agent_defaults_follow_the_official_config():
         make_agent_cfg("pink")
     with pytest.raises(ValueError, match="unknown PPO option"):
         make_agent_cfg(entropy=0.1)
+
+
+def test_default_gsde_is_the_released_one():
+    """UW-Lab/rsl_rl's gSDE: sigma = exp(log sigma) initialised at 1 with no clamp, variance
+    phi^2 sigma^2 + 1e-6, gradients into phi, a fresh draw every step, no std cap."""
+    from omnireset_sim.rl.gsde import RELEASED_GSDE
+
+    cfg = make_agent_cfg()["actor"]["distribution_cfg"]
+    assert cfg["class_name"].endswith("GsdeDistribution")
+    assert {k: cfg[k] for k in RELEASED_GSDE} == RELEASED_GSDE
+    dist = GsdeDistribution(2, **RELEASED_GSDE)
+    mlp = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ELU(), torch.nn.Linear(4, 2))
+    dist.init_mlp_weights(mlp)
+    with torch.no_grad():
+        dist.log_std.fill_(math.log(30.0))  # far outside the held variant's clamp: not clamped here
+    x = torch.randn(5, 3)
+    out = mlp(x)
+    dist.update(out)
+    phi = out[:, 2:]
+    torch.testing.assert_close(dist.std ** 2, (phi ** 2) @ torch.full((4, 2), 900.0) + 1e-6)
+    dist.log_prob(torch.zeros(5, 2)).sum().backward()
+    assert mlp[0].weight.grad is not None and bool(mlp[0].weight.grad.abs().sum() > 0)  # through phi
+    with torch.no_grad():
+        dist.update(mlp(x))
+        a, b = dist.sample(), dist.sample()
+    assert not torch.allclose(a, b)  # fresh noise every step, not a held matrix

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -208,3 +209,38 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
     assert train.main(["--sysid", "x.yaml"]) == train.EXIT_BAD_INPUT
     with pytest.raises(SystemExit):
         train.main(["--task"])  # argparse: missing value
+
+
+def test_resume_continues_a_run_exactly(tmp_path):
+    """Stopped after iteration 2 and resumed, a run reaches the same weights, optimizer moments and
+    normalizers at iteration 3 as the run that never stopped (env worlds, histories, RNG restored)."""
+    straight = _runner(tmp_path / "straight")
+    straight.learn(3)
+    resumed = _runner(tmp_path / "resumed")
+    resumed.load_checkpoint(tmp_path / "straight" / "model_2.pt")
+    resumed.learn(1)
+    a = read_checkpoint(tmp_path / "straight" / "model_3.pt")
+    b = read_checkpoint(tmp_path / "resumed" / "model_3.pt")
+    for key in ("actor_state_dict", "critic_state_dict"):
+        for name, value in a[key].items():
+            assert torch.equal(value, b[key][name]), f"{key}.{name} differs after resume"
+    moments_a = a["optimizer_state_dict"]["state"]
+    moments_b = b["optimizer_state_dict"]["state"]
+    assert all(torch.equal(moments_a[k]["exp_avg"], moments_b[k]["exp_avg"]) for k in moments_a)
+    assert np.array_equal(a["env_state"]["engine"]["state"], b["env_state"]["engine"]["state"])
+
+
+def test_resume_refuses_a_different_run_naming_the_difference(tmp_path, capsys):
+    run = tmp_path / "run"
+    rc = train.main(["--task", "peg_insertion", "--variant", "easy", "--num-envs", "4", "--max-iterations", "1",
+                     "--num-steps-per-env", "4", "--run-dir", str(run), "--nthread", "1", "--print-every", "100"])
+    assert rc == 0
+    capsys.readouterr()
+    rc = train.main(["--task", "peg_insertion", "--variant", "easy", "--num-envs", "6", "--max-iterations", "1",
+                     "--num-steps-per-env", "4", "--resume", str(run), "--nthread", "1"])
+    err = capsys.readouterr().err
+    assert rc == train.EXIT_BAD_INPUT and "env.num_envs: 4 -> 6" in err and err.count("\n") == 1
+    rc = train.main(["--task", "peg_insertion", "--variant", "easy", "--num-envs", "4", "--max-iterations", "1",
+                     "--num-steps-per-env", "4", "--noise", "gaussian", "--resume", str(run), "--nthread", "1"])
+    err = capsys.readouterr().err
+    assert rc == train.EXIT_BAD_INPUT and "agent.actor.distribution_cfg.class_name" in err

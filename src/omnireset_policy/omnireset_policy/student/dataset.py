@@ -6,7 +6,9 @@ runner's histories do), the proprioception stack in the same order, the expert's
 std at t, and the auxiliary pose targets at t.
 
 A shard that cannot be opened or read, or whose layout is wrong (truncated file, missing arrays,
-inconsistent lengths), is skipped with a warning and counted in ``skipped``. A dataset whose
+inconsistent lengths, a chunk failing its Fletcher-32 checksum: every array is read once when the
+shards are indexed), is skipped with a warning and counted in ``skipped``; ``check_shard`` raises
+the reason as a ``ShardError`` (an ``ArtifactError``: one line naming the file). A dataset whose
 cameras or image size differ from what the student asks for is refused (``DatasetMismatchError``
 naming the difference): training on the wrong views would silently produce a useless policy.
 """
@@ -22,11 +24,17 @@ import h5py
 import numpy as np
 import torch
 
+from omnireset_policy.artifact_errors import ArtifactError, describe, reading
+
 from . import shard_format as fmt
 
 
-class DatasetMismatchError(ValueError):
+class DatasetMismatchError(ArtifactError):
     """The dataset's cameras / image size / format disagree with the student configuration."""
+
+
+class ShardError(ArtifactError):
+    """An expert shard that cannot be used (unreadable, corrupted, truncated, of another kind)."""
 
 
 class ShardSkippedWarning(UserWarning):
@@ -85,12 +93,25 @@ def _check_shard(path: Path) -> tuple[dict, list[_EpisodeRef], tuple[str, ...], 
                 if ds.shape != (length, *size, 3) or ds.dtype != np.uint8:
                     raise ValueError(f"episode {name}: images/{cam} is {ds.dtype} {ds.shape}, expected uint8 "
                                      f"{(length, *size, 3)}")
-            # reading the last frame and the last rows proves the file is not cut short
-            ep[fmt.IMAGES_GROUP][cameras[-1]][length - 1]
-            ep["action_mean"][length - 1]
+            # read every frame once: a truncated file or a chunk failing its checksum shows here,
+            # not in the middle of training
+            for cam in cameras:
+                ep[fmt.IMAGES_GROUP][cam][()]
             episodes.append(_EpisodeRef(-1, name, length))
         attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
     return attrs, episodes, cameras, size
+
+
+def check_shard(path) -> tuple[dict, list[_EpisodeRef], tuple[str, ...], tuple[int, int]]:
+    """Validate one shard (root attributes, every episode's arrays and frames); ``ShardError`` names
+    the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ShardError(f"{path}: no such shard")
+    try:
+        return _check_shard(path)
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError/KeyError/ValueError/... for broken files
+        raise ShardError(f"{path}: not a usable expert shard ({describe(exc)})") from exc
 
 
 def index_shards(paths, cameras=None, image_size=None) -> ShardIndex:
@@ -108,9 +129,9 @@ def index_shards(paths, cameras=None, image_size=None) -> ShardIndex:
     index = ShardIndex()
     for path in files:
         try:
-            attrs, episodes, cams, size = _check_shard(path)
-        except Exception as exc:  # h5py raises OSError/KeyError/ValueError for broken files
-            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            attrs, episodes, cams, size = check_shard(path)
+        except ShardError as exc:
+            reason = describe(exc.__cause__) if exc.__cause__ is not None else str(exc)
             warnings.warn(f"skipping corrupted shard {path} ({reason})", ShardSkippedWarning, stacklevel=2)
             index.skipped.append((path, reason))
             continue
@@ -125,7 +146,8 @@ def index_shards(paths, cameras=None, image_size=None) -> ShardIndex:
             ep.shard = shard_id
             index.episodes.append(ep)
     if not index.episodes:
-        raise FileNotFoundError(f"no readable episodes in {paths} ({len(index.skipped)} shard(s) skipped)")
+        first = f"; {index.skipped[0][0]}: {index.skipped[0][1]}" if index.skipped else ""
+        raise ShardError(f"no readable episodes in {paths} ({len(index.skipped)} shard(s) skipped{first})")
     if cameras is not None and tuple(cameras) != index.cameras:
         missing = [c for c in cameras if c not in index.cameras]
         extra = [c for c in index.cameras if c not in cameras]
@@ -175,20 +197,23 @@ class ExpertDataset(torch.utils.data.Dataset):
         e = int(np.searchsorted(self._starts, i, side="right") - 1)
         ep_ref = self.index.episodes[e]
         t = i - int(self._starts[e])
-        ep = self._file(ep_ref.shard)[fmt.EPISODES_GROUP][ep_ref.name]
-        first = max(0, t - self.frame_stack + 1)
-        # oldest first; indices before the episode start repeat frame 0
-        rows = np.arange(t - self.frame_stack + 1, t + 1).clip(min=0) - first
-        images = np.stack([ep[fmt.IMAGES_GROUP][c][first:t + 1][rows] for c in self.cameras])
-        proprio = np.concatenate([ep[k][first:t + 1][rows] for k in fmt.PROPRIO_ARRAYS], axis=1)
-        aux = np.concatenate([ep[k][t] for k in fmt.AUX_POSE_ARRAYS])
-        return {
-            "images": torch.from_numpy(np.ascontiguousarray(images.transpose(0, 1, 4, 2, 3))),
-            "proprio": torch.from_numpy(proprio.astype(np.float32).reshape(-1)),
-            "action_mean": torch.from_numpy(ep["action_mean"][t].astype(np.float32)),
-            "action_std": torch.from_numpy(ep["action_std"][t].astype(np.float32)),
-            "aux": torch.from_numpy(aux.astype(np.float32)),
-        }
+        # a shard changed or damaged since it was indexed: one ShardError naming it and the episode
+        with reading(f"{self.index.shards[ep_ref.shard]} (episode {ep_ref.name}, step {t})",
+                     "expert shard unreadable", ShardError):
+            ep = self._file(ep_ref.shard)[fmt.EPISODES_GROUP][ep_ref.name]
+            first = max(0, t - self.frame_stack + 1)
+            # oldest first; indices before the episode start repeat frame 0
+            rows = np.arange(t - self.frame_stack + 1, t + 1).clip(min=0) - first
+            images = np.stack([ep[fmt.IMAGES_GROUP][c][first:t + 1][rows] for c in self.cameras])
+            proprio = np.concatenate([ep[k][first:t + 1][rows] for k in fmt.PROPRIO_ARRAYS], axis=1)
+            aux = np.concatenate([ep[k][t] for k in fmt.AUX_POSE_ARRAYS])
+            return {
+                "images": torch.from_numpy(np.ascontiguousarray(images.transpose(0, 1, 4, 2, 3))),
+                "proprio": torch.from_numpy(proprio.astype(np.float32).reshape(-1)),
+                "action_mean": torch.from_numpy(ep["action_mean"][t].astype(np.float32)),
+                "action_std": torch.from_numpy(ep["action_std"][t].astype(np.float32)),
+                "aux": torch.from_numpy(aux.astype(np.float32)),
+            }
 
     def close(self) -> None:
         for f in self._files.values():

@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from omnireset_policy import observation_layout as layout
+from omnireset_policy.artifact_errors import ArtifactError, reading, verify_zip
 from omnireset_policy.student_network import DEFAULT_PROPRIO_TERMS, export_rgb_policy
 
 from .augment import AugmentCfg, augment_images
@@ -140,9 +141,12 @@ def distill(cfg: DistillConfig, resume: bool = False, progress: bool = True) -> 
     if resume:
         found = _checkpoints(run_dir)
         if found:
-            ckpt = torch.load(found[-1], map_location="cpu", weights_only=False)
-            if ckpt.get("format") != CHECKPOINT_FORMAT:
-                raise ValueError(f"{found[-1]} is not a student checkpoint")
+            what = "not a readable student checkpoint (corrupted or truncated?)"
+            verify_zip(found[-1], what)  # torch does not check the archive's CRCs itself
+            with reading(found[-1], what):
+                ckpt = torch.load(found[-1], map_location="cpu", weights_only=False)
+            if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+                raise ArtifactError(f"{found[-1]}: not a student checkpoint")
             old = ckpt["config"]
             for key in ("encoder", "frame_stack", "hidden"):
                 if old[key] != getattr(cfg, key):

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from omnireset_policy import observation_layout as layout
+from omnireset_policy.artifact_errors import reading, verify_zip
 from omnireset_policy.exported_policy import proprio_dim
 from omnireset_policy.student_network import DEFAULT_PROPRIO_TERMS, MlpHead, ResNet18Encoder, TinyEncoder
 
@@ -57,10 +58,10 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"encoder weights {path} do not exist (weights are never downloaded)")
-    try:
+    # torch does not check a zip archive's CRCs itself; a legacy (non-zip) file is left to torch.load
+    verify_zip(path, "not a readable torch state dict", required=False)
+    with reading(path, "not a readable torch state dict"):
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable torch state dict ({type(exc).__name__})") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):

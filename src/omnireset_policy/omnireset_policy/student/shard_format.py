@@ -19,7 +19,9 @@ One shard is one HDF5 file ``shard_XXXXX.h5`` holding whole episodes::
         contact            bool    [T]      a gripper geom touches the target object (aux)
 
 Step t pairs the observation at t (images, proprioception) with the expert's action at t.
-Files are written to a temporary sibling and renamed, so a shard either exists whole or not.
+Files are written to a temporary sibling and renamed, so a shard either exists whole or not. Every
+dataset carries a Fletcher-32 checksum per chunk (HDF5's filter), so a corrupted byte is refused
+when read instead of becoming a wrong pixel or action (shards written before it are read unchecked).
 """
 
 from __future__ import annotations

@@ -40,11 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nthread", type=int, default=2)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from ..envs.engine_cli import add_engine_args
+
+    add_engine_args(p)  # --engine, --device
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..envs.engine_cli import apply_engine_args
+
+    apply_engine_args(args, "collect")  # exit 2 + one line where the engine cannot run here
     try:
         cfg = CollectConfig(
             task=args.task, variant=args.variant, expert=args.expert, out_dir=args.out, num_envs=args.num_envs,

@@ -91,10 +91,12 @@ class ShardWriter:
         images = g.create_group(fmt.IMAGES_GROUP)
         for cam in self.cameras:
             arr = np.ascontiguousarray(ep.images[cam], dtype=np.uint8)
-            images.create_dataset(cam, data=arr, chunks=(1, *arr.shape[1:]), compression=self.compression)
+            # Fletcher-32 per chunk: a flipped byte is refused on read (the reader checks every chunk)
+            images.create_dataset(cam, data=arr, chunks=(1, *arr.shape[1:]), compression=self.compression,
+                                  fletcher32=True)
         for name, shape in fmt.STEP_ARRAYS.items():
             arr = ep.arrays[name]
             dtype = bool if name == "contact" else np.float32
             if arr.shape != (ep.length, *shape):
                 raise ValueError(f"episode array {name} has shape {arr.shape}, expected {(ep.length, *shape)}")
-            g.create_dataset(name, data=arr.astype(dtype))
+            g.create_dataset(name, data=arr.astype(dtype), fletcher32=True)

@@ -30,6 +30,9 @@ class EngineState:
     receptive_quat: torch.Tensor  # [N,4]
     finite: torch.Tensor  # [N] bool: every state value of the world is finite
     sim_reset: torch.Tensor  # [N] bool: the engine itself reset the world after a blow-up
+    # [N] bool where the engine has fixed-size contact/constraint buffers (MuJoCo Warp): the world
+    # overflowed them (it is in sim_reset too: terminated as abnormal); None: cannot overflow.
+    overflow: torch.Tensor | None = None
 
 
 @dataclass

@@ -319,6 +319,21 @@ class MujocoEngine:
     def raw_state(self) -> np.ndarray:
         return self._state
 
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Everything that evolves between steps (state rows, controls, mocap, warm starts, flags); the
+        per-world model parameters are the env's to restore (set_dynamics from its DynamicsParams)."""
+        return {"state": self._state.copy(), "control": self._control3.copy(), "warmstart": self._warmstart.copy(),
+                "expected_time": self._expected_time.copy(), "sim_reset": self._sim_reset.copy()}
+
+    def restore(self, snap: dict[str, np.ndarray]) -> None:
+        for key, dst in (("state", self._state), ("control", self._control3), ("warmstart", self._warmstart),
+                         ("expected_time", self._expected_time), ("sim_reset", self._sim_reset)):
+            src = np.asarray(snap[key])
+            if src.shape != dst.shape:
+                raise ValueError(f"engine snapshot {key!r} has shape {src.shape}, this engine needs {dst.shape}")
+            dst[...] = src  # in place: the torch views and the native stepper keep pointing here
+
     # ---- rendering -----------------------------------------------------------------------------
     def render(self, env_id: int, camera: str, width: int = 224, height: int = 224) -> np.ndarray:
         """RGB uint8 [height, width, 3] of world `env_id` from a named camera (MUJOCO_GL=egl/osmesa)."""

@@ -21,7 +21,7 @@ from omnireset_control.osc import pose_error
 from omnireset_control.rotations import quat_multiply
 
 from ..assets.arm import ARM_JOINT_LIMITS
-from ..tasks.spec import WORKSPACE_ORIGIN, TaskSpec, VariantSpec, sample_goal, sample_uniform
+from ..tasks.spec import WORKSPACE_ORIGIN, TaskSpec, VariantSpec, reset_clear, sample_goal, sample_uniform
 from .engine import ResetState
 
 # A configuration with the gripper pointing down over the table, the IK seed (base_link frame).
@@ -128,10 +128,10 @@ class ReachingResetSampler:
         n = int(env_ids.numel())
         g = generator
         rec_pos, rec_quat = sample_goal(self.task, self.variant, n, g)
-        # Target on the table, away from the receptive object.
+        # Target on the table, away from the receptive object (centre distance and turned footprint).
         xy = self._target_xy(n, g)
         for _ in range(100):
-            bad = (xy - rec_pos[:, :2]).norm(dim=1) < self.task.min_reset_separation
+            bad = ~reset_clear(self.task, xy, rec_pos, rec_quat)
             if not bool(bad.any()):
                 break
             xy[bad] = self._target_xy(int(bad.sum()), g)
@@ -151,7 +151,7 @@ class ReachingResetSampler:
                 break
             pos, rot = self._ee_pose(idx.numel(), g)
             qi, ok = solve_ik(self.kin, pos, rot, home[idx])
-            near_receptive = ((pos[:, :2] - rec_pos[idx, :2]).norm(dim=1) < self.task.min_reset_separation) & (
+            near_receptive = ~reset_clear(self.task, pos[:, :2], rec_pos[idx], rec_quat[idx], radius=0.0) & (
                 pos[:, 2] < 0.2)
             ok &= ~near_receptive
             q[idx[ok]] = qi[ok]

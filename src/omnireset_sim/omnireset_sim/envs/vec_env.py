@@ -79,6 +79,11 @@ class RowMemo:
         return out
 
 
+# The engine and device of every EnvCfg that names none: MuJoCo C on the CPU, unless a CLI's
+# --engine/--device (envs/engine_cli.py) chose otherwise for the whole process.
+ENGINE_DEFAULTS = {"engine": "mujoco", "device": "cpu"}
+
+
 @dataclass(frozen=True)
 class EnvCfg:
     task: str = "peg_insertion"
@@ -88,13 +93,15 @@ class EnvCfg:
     decimation: int = DECIMATION
     action_scale: tuple[float, ...] = TRAIN_ACTION_SCALE
     osc_gains: OscGains = TRAIN_GAINS
-    action_clip: float = ACTION_CLIP
+    action_clip: float | None = ACTION_CLIP  # None: no clamp (as released)
     rewards: rewards.RewardWeights = field(default_factory=rewards.RewardWeights)
     randomization: events.RandomizationCfg = field(default_factory=events.RandomizationCfg)
     scene: SceneConfig = field(default_factory=SceneConfig)
     nthread: int = 2
     seed: int = 0
-    engine: str = "mujoco"
+    engine: str = field(default_factory=lambda: ENGINE_DEFAULTS["engine"])
+    # Where the engine keeps its worlds (MuJoCo Warp: "cpu" or "cuda:N"; MuJoCo C: "cpu" only).
+    device: str = field(default_factory=lambda: ENGINE_DEFAULTS["device"])
     # Where the per-physics-step control law runs: "native" (the engine's control_step, C++
     # between the physics steps; falls back to "torch" with a warning where it cannot be built)
     # or "torch" (BatchedOsc between engine.step calls: the reference, and the path of engines
@@ -117,11 +124,20 @@ class EnvCfg:
 def _make_mujoco(cfg: EnvCfg, task, kinematics):
     from .mujoco_engine import MujocoEngine
 
+    if str(cfg.device) != "cpu":
+        raise ValueError(f"engine 'mujoco' runs on the CPU only (device {cfg.device!r}); "
+                         f"for a GPU use engine='mujoco_warp'")
     return MujocoEngine(task, cfg.num_envs, cfg.scene, kinematics=kinematics, nthread=cfg.nthread)
 
 
-# Engines by name; MuJoCo Warp / Isaac Lab register here once they implement envs/engine.SimEngine.
-ENGINES = {"mujoco": _make_mujoco}
+def _make_mujoco_warp(cfg: EnvCfg, task, kinematics):
+    from .mujoco_warp_engine import MujocoWarpEngine
+
+    return MujocoWarpEngine(task, cfg.num_envs, cfg.scene, kinematics=kinematics, device=cfg.device)
+
+
+# Engines by name (each implements envs/engine.SimEngine); Isaac Lab registers here once it does.
+ENGINES = {"mujoco": _make_mujoco, "mujoco_warp": _make_mujoco_warp}
 
 
 class OmniResetEnv:
@@ -131,13 +147,17 @@ class OmniResetEnv:
     def __init__(self, cfg: EnvCfg, reset_sampler: ResetSampler | None = None):
         self.cfg = cfg
         self.task, self.variant = get_variant(cfg.task, cfg.variant)
-        self.device = torch.device("cpu")
         self.num_envs = cfg.num_envs
         self.num_actions = ACTION_DIM
         from ..assets.arm import load_arm_kinematics
 
         self.kinematics_params = load_arm_kinematics(cfg.scene.arm)
         self.engine = ENGINES[cfg.engine](cfg, self.task, self.kinematics_params)
+        # The env lives where the engine's state lives, in the engine's precision (MuJoCo C: CPU
+        # float64; MuJoCo Warp: its device, float32). Sampling (resets, randomization) stays on the
+        # CPU generator; its results are copied over at reset.
+        self.device = torch.device(getattr(self.engine, "device", "cpu"))
+        self.dtype = getattr(self.engine, "dtype", torch.float64)
         self.law_backend = self._select_law_backend(cfg.law_backend)
         self._kinematics_array = self.kinematics_params.as_array()
         self.physics_dt = self.engine.physics_dt
@@ -145,8 +165,8 @@ class OmniResetEnv:
         self.max_episode_length = int(math.ceil(cfg.episode_length_s / self.step_dt - 1e-9))
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.reset_sampler = reset_sampler or ReachingResetSampler(self.task, self.variant, self.kinematics_params)
-        n, f64 = self.num_envs, torch.float64
-        self.kin = BatchedKinematics(self.kinematics_params, dtype=f64)
+        n, f64, dev = self.num_envs, self.dtype, self.device
+        self.kin = BatchedKinematics(self.kinematics_params, dtype=f64, device=dev)
         self._compose_target = compose_target
         tcp_kinematics, unit_quat_to_matrix = self.kin.forward_with_jacobian, _unit_quat_to_matrix
         if self.law_backend == "native":
@@ -158,41 +178,43 @@ class OmniResetEnv:
             self._compose_target = native.compose_target
         # A policy step reads the same joint state up to three times (target composition, post-step
         # terminations/reward, observations after the auto-reset); these recompute only changed rows.
-        self._tcp_kinematics = RowMemo(tcp_kinematics)
-        self._target_rot_memo = RowMemo(unit_quat_to_matrix)
-        self._receptive_rot_memo = RowMemo(quat_to_matrix)
-        self.osc = BatchedOsc(n, cfg.osc_gains, dtype=f64)
-        self.goal = GoalFrame(self.task, dtype=f64)
-        self.action_scale = torch.tensor(cfg.action_scale, dtype=f64)
-        self.delay = MotorDelay(n, max_delay=max(cfg.randomization.motor_delay_steps[1], 0), dtype=f64)
-        self.history = ObservationHistory(n, HISTORY_LENGTH, FRAME_DIM, dtype=torch.float32)
+        # The memos compare rows on the host (a sync per call): CPU only; a device env recomputes.
+        memo = RowMemo if dev.type == "cpu" else (lambda fn: fn)
+        self._tcp_kinematics = memo(tcp_kinematics)
+        self._target_rot_memo = memo(unit_quat_to_matrix)
+        self._receptive_rot_memo = memo(quat_to_matrix)
+        self.osc = BatchedOsc(n, cfg.osc_gains, dtype=f64, device=dev)
+        self.goal = GoalFrame(self.task, dtype=f64, device=dev)
+        self.action_scale = torch.tensor(cfg.action_scale, dtype=f64, device=dev)
+        self.delay = MotorDelay(n, max_delay=max(cfg.randomization.motor_delay_steps[1], 0), dtype=f64, device=dev)
+        self.history = ObservationHistory(n, HISTORY_LENGTH, FRAME_DIM, dtype=torch.float32, device=dev)
 
-        self.episode_length_buf = torch.zeros(n, dtype=torch.long)
-        self.actions = torch.zeros(n, ACTION_DIM, dtype=f64)
-        self.prev_actions = torch.zeros(n, ACTION_DIM, dtype=f64)
-        self.target_pos = torch.zeros(n, 3, dtype=f64)
-        self.target_rot = torch.eye(3, dtype=f64).repeat(n, 1, 1)
-        self.reset_type = torch.zeros(n, dtype=torch.long)
-        self.success = torch.zeros(n, dtype=torch.bool)
-        self.success_any = torch.zeros(n, dtype=torch.bool)
-        self.osc_kp_scale = torch.ones(n, 6, dtype=f64)
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
+        self.actions = torch.zeros(n, ACTION_DIM, dtype=f64, device=dev)
+        self.prev_actions = torch.zeros(n, ACTION_DIM, dtype=f64, device=dev)
+        self.target_pos = torch.zeros(n, 3, dtype=f64, device=dev)
+        self.target_rot = torch.eye(3, dtype=f64, device=dev).repeat(n, 1, 1)
+        self.reset_type = torch.zeros(n, dtype=torch.long, device=dev)
+        self.success = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.success_any = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.osc_kp_scale = torch.ones(n, 6, dtype=f64, device=dev)
         self.episode_sums: dict[str, torch.Tensor] = {}
-        self.nan_action_count = torch.zeros(n, dtype=torch.long)
+        self.nan_action_count = torch.zeros(n, dtype=torch.long, device=dev)
         # Dynamic/static friction ratio per joint (sysid's friction model, sysid/params.py): 1 = the
         # MuJoCo frictionloss alone (Coulomb, static == dynamic). The finetune curriculum sets it.
-        self.dynamic_friction_ratio = torch.ones(n, 6, dtype=f64)
+        self.dynamic_friction_ratio = torch.ones(n, 6, dtype=f64, device=dev)
         # Startup randomization (frictions, masses), then the first reset of everything.
         nominal = self.engine.nominal
         self.dynamics: DynamicsParams = events.sample_startup(cfg.randomization, nominal, n, self.generator)
         self._randomize_model = cfg.randomization.enabled
-        self._reset_envs(torch.arange(n))
+        self._reset_envs(torch.arange(n, device=dev))
         self._obs = self._compute_observations()
         self.extras: dict = {"log": {}}
 
     def _select_law_backend(self, requested: str) -> str:
         """"native" where the engine has a control_step and its kernel builds, else "torch"."""
-        if requested == "torch":
-            return "torch"
+        if requested == "torch" or getattr(self.engine, "law_backends", ("native", "torch")) == ("torch",):
+            return "torch"  # (engines that only take the torch law say so: no warning)
         if not hasattr(self.engine, "control_step"):
             warnings.warn(f"engine {self.cfg.engine!r} has no native control step; using the torch law",
                           RuntimeWarning, stacklevel=3)
@@ -220,19 +242,22 @@ class OmniResetEnv:
             return
         cfg, g = self.cfg.randomization, self.generator
         m = env_ids.numel()
-        sub = self.dynamics.index(env_ids)
+        host_ids = env_ids.cpu()  # the sampled parameters (self.dynamics) stay on the CPU
+        sub = self.dynamics.index(host_ids)
         events.resample_actuation(cfg, self.engine.nominal, sub, g)
-        self.dynamics.assign(env_ids, sub)
+        self.dynamics.assign(host_ids, sub)
+        if self.device.type != "cpu":
+            self._dynamics_on_device = DynamicsParams(**{k: v.to(self.device) for k, v in vars(self.dynamics).items()})
         if self._randomize_model:
             self.engine.set_dynamics(env_ids, sub)
-        self.delay.delay[env_ids] = events.sample_motor_delay(cfg, m, g)
+        self.delay.delay[env_ids] = events.sample_motor_delay(cfg, m, g).to(self.device)
         self.delay.reset(env_ids)
-        self.osc_kp_scale[env_ids] = events.sample_osc_gain_scale(cfg, m, g)
+        self.osc_kp_scale[env_ids] = events.sample_osc_gain_scale(cfg, m, g).to(self.device, self.dtype)
         self.osc.set_gains(self.cfg.osc_gains, env_ids, kp_scale=self.osc_kp_scale[env_ids])
         self.osc.reset(env_ids)
-        reset = self.reset_sampler.sample(env_ids, g)
+        reset = self.reset_sampler.sample(host_ids, g)
         self.engine.reset_envs(env_ids, reset)
-        self.reset_type[env_ids] = reset.reset_type.to(torch.long)
+        self.reset_type[env_ids] = reset.reset_type.to(self.device, torch.long)
         self.episode_length_buf[env_ids] = 0
         self.actions[env_ids] = 0.0
         self.prev_actions[env_ids] = 0.0
@@ -257,11 +282,12 @@ class OmniResetEnv:
         else:
             self.history.push(frame)
         qd = torch.nan_to_num(s.joint_vel)
-        d = self.dynamics
+        d = self.dynamics if self.device.type == "cpu" else self._dynamics_on_device
         privileged = {
             "joint_vel": qd,
             "ee_twist": (jac @ qd[..., None])[..., 0],
-            "time_left": (self.max_episode_length - self.episode_length_buf).to(torch.float64) * self.step_dt,
+            # The fraction of the episode left, as released (1 at reset, 1/max_len at the last step).
+            "time_left": (self.max_episode_length - self.episode_length_buf).to(torch.float64) / self.max_episode_length,
             "robot_friction": d.robot_friction,
             "target_friction": d.target_friction,
             "receptive_friction": d.receptive_friction,
@@ -293,7 +319,7 @@ class OmniResetEnv:
 
     def reset(self) -> tuple[TensorDict, dict]:
         """Reset every env (rsl-rl never needs this: the env auto-resets)."""
-        self._reset_envs(torch.arange(self.num_envs))
+        self._reset_envs(torch.arange(self.num_envs, device=self.device))
         self._obs = self._compute_observations()
         return self._obs, self.extras
 
@@ -301,7 +327,7 @@ class OmniResetEnv:
     def step(self, actions: torch.Tensor):
         if actions.shape != (self.num_envs, self.num_actions):
             raise ValueError(f"actions must have shape {(self.num_envs, self.num_actions)}, got {tuple(actions.shape)}")
-        clean, nonfinite = sanitize_actions(actions.detach().to(torch.float64), self.cfg.action_clip)
+        clean, nonfinite = sanitize_actions(actions.detach().to(self.device, self.dtype), self.cfg.action_clip)
         self.nan_action_count += nonfinite.long()
         self.prev_actions = self.actions
         self.actions = clean
@@ -326,14 +352,14 @@ class OmniResetEnv:
             abnormal=abnormal, ee_pos=ee_pos, object_pos=s.target_pos, position_error=goal.position,
             orientation_error=goal.orientation, success=success)
         for name, value in terms.items():
-            self.episode_sums.setdefault(name, torch.zeros(self.num_envs, dtype=torch.float64))
+            self.episode_sums.setdefault(name, torch.zeros(self.num_envs, dtype=self.dtype, device=self.device))
             self.episode_sums[name] += value
         # A copy: the auto-reset below clears self.success of finished envs in place, and extras['success']
         # must keep their final-step success (the runner's and the evaluator's success counts read it).
         self.success = success.clone()
         self.success_any |= success
         dones = time_out | abnormal
-        log = self._episode_log(dones, abnormal, time_out, nonfinite)
+        log = self._episode_log(dones, abnormal, time_out, nonfinite, s.overflow)
         done_ids = torch.nonzero(dones).flatten()
         self._reset_envs(done_ids)
         self._obs = self._compute_observations()
@@ -351,8 +377,8 @@ class OmniResetEnv:
             tau = self.delay(tau)
             if self._dynamic_friction_on():
                 # Undelayed: friction acts on the joint, not through the motor's command path.
-                tau = tau + dynamic_friction_torque(s.joint_vel, self.dynamics.joint_friction,
-                                                    self.dynamic_friction_ratio)
+                friction = (self.dynamics if self.device.type == "cpu" else self._dynamics_on_device).joint_friction
+                tau = tau + dynamic_friction_torque(s.joint_vel, friction, self.dynamic_friction_ratio)
             self.engine.step(tau, close)
 
     def _native_physics_steps(self, close: torch.Tensor) -> None:
@@ -373,7 +399,7 @@ class OmniResetEnv:
     def _dynamic_friction_on(self) -> bool:
         return bool((self.dynamic_friction_ratio != 1.0).any())
 
-    def _episode_log(self, dones, abnormal, time_out, nonfinite) -> dict:
+    def _episode_log(self, dones, abnormal, time_out, nonfinite, overflow=None) -> dict:
         log: dict[str, float | torch.Tensor] = {"Actions/nan_or_inf_rows": float(nonfinite.sum())}
         if not bool(dones.any()):
             return log
@@ -382,6 +408,8 @@ class OmniResetEnv:
             log[f"Episode_Reward/{name}"] = float(value[ids].mean()) / self.cfg.episode_length_s
         log["Episode_Termination/time_out"] = float((time_out & ~abnormal).sum())
         log["Episode_Termination/abnormal"] = float(abnormal.sum())
+        if overflow is not None:  # engines with fixed contact/constraint buffers (part of abnormal)
+            log["Episode_Termination/buffer_overflow"] = float((overflow & dones).sum())
         # Per-episode success: success at the episode's last step ("final") and at any step.
         log["Episode_Success/final"] = float(self.success[ids].float().mean())
         log["Episode_Success/any"] = float(self.success_any[ids].float().mean())
@@ -392,6 +420,49 @@ class OmniResetEnv:
                 log[f"Episode_Success/{name}"] = float(self.success[sel].float().mean())
                 log[f"Episode_Count/{name}"] = float(sel.numel())
         return log
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    # The env's evolving buffers (engine state aside): with them and the RNG a resumed training run
+    # steps on from where the checkpoint left it instead of from fresh resets.
+    _STATE_TENSORS = ("episode_length_buf", "actions", "prev_actions", "target_pos", "target_rot", "reset_type",
+                      "success", "success_any", "osc_kp_scale", "nan_action_count", "dynamic_friction_ratio")
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs to continue this env exactly; refused for an engine that
+        cannot snapshot itself."""
+        if not hasattr(self.engine, "snapshot"):
+            raise NotImplementedError(f"engine {self.cfg.engine!r} cannot snapshot its worlds")
+        return {
+            "num_envs": self.num_envs,
+            "tensors": {k: getattr(self, k).clone() for k in self._STATE_TENSORS},
+            "episode_sums": {k: v.clone() for k, v in self.episode_sums.items()},
+            "dynamics": {f: getattr(self.dynamics, f).clone() for f in vars(self.dynamics)},
+            "delay": {"buffer": self.delay.buffer.clone(), "delay": self.delay.delay.clone()},
+            "osc": {"kp": self.osc.kp.clone(), "kd": self.osc.kd.clone()},
+            "history": {"buffer": self.history.buffer.clone(), "fill": self.history.fill.clone()},
+            "engine": self.engine.snapshot(),
+            "obs": {k: v.clone() for k, v in self._obs.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["num_envs"]) != self.num_envs:
+            raise ValueError(f"env state of {state['num_envs']} worlds, this env has {self.num_envs}")
+        for k in self._STATE_TENSORS:
+            getattr(self, k).copy_(state["tensors"][k])
+        self.episode_sums = {k: v.clone() for k, v in state["episode_sums"].items()}
+        for f, v in state["dynamics"].items():
+            getattr(self.dynamics, f).copy_(v)
+        if self._randomize_model:
+            self.engine.set_dynamics(torch.arange(self.num_envs), self.dynamics)
+        self.delay.buffer.copy_(state["delay"]["buffer"])
+        self.delay.delay.copy_(state["delay"]["delay"])
+        self.osc.kp.copy_(state["osc"]["kp"])
+        self.osc.kd.copy_(state["osc"]["kd"])
+        self.history.buffer.copy_(state["history"]["buffer"])
+        self.history.fill.copy_(state["history"]["fill"])
+        self._history_needs_reset = None
+        self.engine.restore(state["engine"])
+        self._obs = TensorDict({k: v.clone() for k, v in state["obs"].items()}, batch_size=[self.num_envs])
 
     # ---- conveniences --------------------------------------------------------------------------
     def render(self, env_id: int = 0, camera: str = "front", width: int = 224, height: int = 224):

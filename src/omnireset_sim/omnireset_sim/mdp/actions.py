@@ -13,13 +13,17 @@ import torch
 
 from omnireset_policy.observation_layout import gripper_closes
 
-# Policy outputs are clamped to this magnitude (and NaN/Inf replaced) before use.
-ACTION_CLIP = 10.0
+# No clamp of the policy's outputs, as released (the OSC law's pose-error clip bounds what a large
+# delta does); EnvCfg.action_clip can set one. NaN/Inf are always replaced.
+ACTION_CLIP: float | None = None
 
 
-def sanitize_actions(actions: torch.Tensor, clip: float = ACTION_CLIP) -> tuple[torch.Tensor, torch.Tensor]:
-    """NaN -> 0, +-Inf -> +-clip, then clamp; returns (clean actions, [N] bool: the row held a NaN/Inf)."""
+def sanitize_actions(actions: torch.Tensor, clip: float | None = ACTION_CLIP) -> tuple[torch.Tensor, torch.Tensor]:
+    """NaN -> 0, +-Inf -> +-clip (0 without a clip: no direction is trusted), then the optional clamp;
+    returns (clean actions, [N] bool: the row held a NaN/Inf)."""
     nonfinite = ~torch.isfinite(actions).all(dim=1)
+    if clip is None:
+        return torch.nan_to_num(actions, nan=0.0, posinf=0.0, neginf=0.0), nonfinite
     clean = torch.nan_to_num(actions, nan=0.0, posinf=clip, neginf=-clip).clamp(-clip, clip)
     return clean, nonfinite
 

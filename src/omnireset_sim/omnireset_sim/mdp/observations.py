@@ -11,7 +11,7 @@ from omnireset_policy.observation_layout import policy_frame
 CRITIC_PRIVILEGED_TERMS: tuple[tuple[str, int], ...] = (
     ("joint_vel", 6),
     ("ee_twist", 6),  # TCP linear + angular velocity in base_link (J qdot)
-    ("time_left", 1),  # s
+    ("time_left", 1),  # fraction of the episode left (released code), 1 at reset
     ("robot_friction", 2),  # static, dynamic
     ("target_friction", 2),
     ("receptive_friction", 2),

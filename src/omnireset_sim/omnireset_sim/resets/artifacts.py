@@ -19,19 +19,20 @@ import json
 import os
 import shutil
 import subprocess
-import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from omnireset_policy.artifact_errors import ArtifactError, reading
+
 META_KEY = "__meta__"
 TMP_MARK = ".tmp-"
 
 
-class ArtifactError(ValueError):
-    """A file that cannot be used: unreadable, corrupted, or made for something else."""
+# ArtifactError (imported above) is the one error of every artifact loader of the project: one line
+# naming the file; the CLIs exit 2 on it.
 
 
 def code_revision() -> str:
@@ -108,17 +109,16 @@ def read_artifact(path: str | Path, kind: str, version: int,
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: no such file")
-    try:
+    # zlib.error, BadZipFile (CRC), EOFError, pickled or foreign members...: all one ArtifactError
+    with reading(path, "not a readable .npz artifact (corrupted or truncated?)"):
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
-        raise ArtifactError(f"{path}: not a readable .npz artifact (corrupted or truncated?): {err}") from err
     if META_KEY not in arrays:
         raise ArtifactError(f"{path}: no metadata ({META_KEY}); not an OmniReset artifact")
-    try:
+    with reading(path, "metadata is not valid JSON"):
         meta = json.loads(str(arrays.pop(META_KEY)))
-    except json.JSONDecodeError as err:
-        raise ArtifactError(f"{path}: metadata is not valid JSON: {err}") from err
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{path}: metadata is not a JSON object; not an OmniReset artifact")
     if meta.get("format") != kind:
         raise ArtifactError(f"{path}: is a {meta.get('format')!r} file, expected {kind!r}")
     if meta.get("format_version") != version:

@@ -1,16 +1,22 @@
 """The reset dataset: format, resumable generation, loading, and the env's DatasetResetSampler.
 
-File (.npz, see artifacts.py): arrays over all N states, grouped by type --
-  reset_type [N] int8 (index into `reset_type_names`), joint_pos [N,6] float32, gripper_closed [N]
-  bool, gripper_opening [N] float32 (m, one finger), target_pos [N,3], target_quat [N,4],
-  receptive_pos [N,3], receptive_quat [N,4] (float32, base_link, (w,x,y,z)) --
-and metadata: format "omnireset.reset_dataset" v1, task, variant, robot, reset_type_names,
+File (.npz, see artifacts.py): arrays over all N states, grouped by type, each the *settled* state
+at the end of the 2 s validation (states.py), as the released code stores it --
+  reset_type [N] int8 (index into `reset_type_names`), joint_pos [N,6], joint_vel [N,6],
+  gripper_closed [N] bool (the command), gripper_opening [N] (m, one finger: the mean of finger_pos),
+  finger_pos [N,2], finger_vel [N,2], target_pos [N,3], target_quat [N,4], target_vel [N,6] (MuJoCo
+  free-joint velocity: linear in base_link, angular in the target's frame), receptive_pos [N,3],
+  receptive_quat [N,4] (float32, base_link, quaternions (w,x,y,z)) --
+and metadata: format "omnireset.reset_dataset" v2, task, variant, robot, reset_type_names,
 counts, attempts and rejections per type, seed, gripper config, kinematics calibration hash,
-grasp / partial-assembly file checksums, code revision, engine, created.
+grasp / partial-assembly file checksums, the generation config, code revision, engine, created.
+Version 1 stored the proposed (pre-settle) states and is refused. The sampler hands the env the
+positions (ResetState has no velocities; the settled ones are below the stability thresholds).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Mapping
@@ -24,12 +30,12 @@ from ..tasks import get_variant
 from .artifacts import ArtifactError, ChunkedRun, base_meta, read_artifact, write_artifact
 from .grasps import GraspSet
 from .partial_assemblies import PartialAssemblies
-from .states import RESET_TYPES, STATE_REJECT_REASONS, ResetGenConfig, ResetStateGenerator
+from .states import RESET_TYPES, SETTLED_ARRAYS, STATE_REJECT_REASONS, ResetGenConfig, ResetStateGenerator
 
 DATASET_FORMAT = "omnireset.reset_dataset"
-DATASET_FORMAT_VERSION = 1
-STATE_ARRAYS = {"joint_pos": (6,), "gripper_closed": (), "gripper_opening": (), "target_pos": (3,),
-                "target_quat": (4,), "receptive_pos": (3,), "receptive_quat": (4,)}
+# v2: the settled state at the end of validation (v1: the proposed, pre-settle state).
+DATASET_FORMAT_VERSION = 2
+STATE_ARRAYS = dict(SETTLED_ARRAYS)
 
 
 @dataclass
@@ -70,12 +76,30 @@ def _check_shapes(path, arrays: Mapping[str, np.ndarray]) -> int:
     return n
 
 
+def _dataset_version(path):
+    """format_version of a reset dataset file, or None if it is not a readable one."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["__meta__"]))
+        return meta.get("format_version") if meta.get("format") == DATASET_FORMAT else None
+    except Exception:  # noqa: BLE001 -- any unreadable file: let read_artifact's reason stand
+        return None
+
+
 def load_reset_dataset(path, task: str | None = None, robot: str | None = None, variant: str | None = None,
                        scene: SceneConfig | None = None) -> ResetDataset:
     """Load and check a dataset; refuses (ArtifactError, with the reason) another task, robot,
     variant, format version, a corrupted file, or a gripper config other than `scene`'s."""
-    arrays, meta = read_artifact(path, DATASET_FORMAT, DATASET_FORMAT_VERSION,
-                                 {"task": task, "robot": robot, "variant": variant})
+    try:
+        arrays, meta = read_artifact(path, DATASET_FORMAT, DATASET_FORMAT_VERSION,
+                                     {"task": task, "robot": robot, "variant": variant})
+    except ArtifactError:
+        old = _dataset_version(path)
+        if isinstance(old, int) and old < DATASET_FORMAT_VERSION:
+            raise ArtifactError(f"{path}: reset dataset format version {old} stores the proposed (pre-settle) "
+                                f"states; this code reads version {DATASET_FORMAT_VERSION} (the settled states) -- "
+                                f"regenerate it with `resets`") from None
+        raise
     n = _check_shapes(path, arrays)
     names = meta.get("reset_type_names")
     if not isinstance(names, list) or not names:

@@ -149,3 +149,52 @@ def bounding_radius(geoms: tuple[Geom, ...]) -> float:
         extent = float(np.linalg.norm(g.size)) if g.type == "box" else float(sum(g.size))
         radius = max(radius, float(np.linalg.norm(g.pos)) + extent)
     return radius
+
+
+def bounding_box(geoms: tuple[Geom, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The object-frame axis-aligned box (centre [3], half extents [3]) around every geom."""
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for g in geoms:
+        s = g.size
+        if g.type == "box":
+            half = np.asarray(s[:3], dtype=np.float64)
+        elif g.type == "sphere":
+            half = np.full(3, s[0])
+        elif g.type == "cylinder":
+            half = np.array([s[0], s[0], s[1]])
+        elif g.type == "capsule":
+            half = np.array([s[0], s[0], s[1] + s[0]])
+        else:
+            raise ValueError(f"unsupported geom type {g.type!r}; valid: box, cylinder, sphere, capsule")
+        half = np.abs(quat_to_mat(np.asarray(g.quat, dtype=np.float64))) @ half
+        lo = np.minimum(lo, np.asarray(g.pos) - half)
+        hi = np.maximum(hi, np.asarray(g.pos) + half)
+    if not np.isfinite(lo).all():
+        raise ValueError("object has no geoms")
+    return 0.5 * (lo + hi), 0.5 * (hi - lo)
+
+
+def obb_overlap(ca: np.ndarray, ra: np.ndarray, ha: np.ndarray, cb: np.ndarray, rb: np.ndarray,
+                hb: np.ndarray) -> bool:
+    """Separating-axis test of two oriented boxes (centres [3], rotations [3,3] whose columns are the
+    box axes, half extents [3]): True if they overlap (touching counts as overlapping)."""
+    d = cb - ca
+    c = ra.T @ rb  # B's axes in A's frame
+    ac = np.abs(c) + 1e-12
+    da = ra.T @ d
+    if np.any(np.abs(da) > ha + ac @ hb):
+        return False
+    if np.any(np.abs(rb.T @ d) > ac.T @ ha + hb):
+        return False
+    for i in range(3):
+        for j in range(3):
+            axis = np.cross(ra[:, i], rb[:, j])
+            norm = np.linalg.norm(axis)
+            if norm < 1e-9:
+                continue
+            axis /= norm
+            r_a = np.sum(ha * np.abs(ra.T @ axis))
+            r_b = np.sum(hb * np.abs(rb.T @ axis))
+            if abs(d @ axis) > r_a + r_b:
+                return False
+    return True

@@ -1,13 +1,15 @@
 """Partial assemblies: near-goal offsets of the target relative to the receptive object (§3.2, Tang et al.).
 
-The target starts at its goal pose in the receptive object (fixed at the origin), gravity off. A
-small random force and torque (redrawn every `period` steps, scaled by the object's mass so every
-task sees similar accelerations) pushes it around; every step, its pose relative to the receptive
-object is recorded if no contact penetrates deeper than `penetration_tol` and it is farther than
-`min_position_gap` or `min_rotation_gap` from every pose already kept (deduplication). An episode
-ends when the target is dislodged (more than `dislodge_distance` or `dislodge_angle` from the
-goal) or after `max_episode_steps`; episodes repeat until `num_poses` are kept. For a peg this
-yields partially inserted, tilted and off-centre pegs.
+As the released code does (constants in released.py): the target starts at its goal pose in the
+receptive object (fixed at the origin), gravity off, zero friction; every physics step a random
+force and torque (each component U(-0.005, 0.005) N / N m, in the target's frame) pushes it. The
+target keeps the task's mass (the released 1 g object is ejected at once in MuJoCo; `target_mass`).
+Every step its pose relative to the receptive object is recorded if no contact penetrates deeper
+than `penetration_tol` and it is more than `min_position_gap` AND more than `min_quat_gap` (Euclidean quaternion distance, sign-free)
+from every pose kept so far. An episode ends after 4 s or when the target's bounding box no longer
+overlaps its box at the goal pose (dislodged); episodes repeat until `num_poses` are kept. For a peg
+this yields partially inserted, tilted and off-centre pegs, and (the box overlaps until the peg is
+out by its own length) pegs lifted out above the hole.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import numpy as np
 from ..assets.scene import TARGET_BODY, TARGET_JOINT
 from ..tasks.spec import TaskSpec
 from . import geometry as geo
+from . import released as R
 from .artifacts import ArtifactError, ChunkedRun, base_meta, read_artifact, write_artifact
 from .models import assembly_model
 
 ASSEMBLY_FORMAT = "omnireset.partial_assemblies"
-ASSEMBLY_FORMAT_VERSION = 1
+# v2: the released procedure (zero friction, wrench every step, 4 s, both gaps, box-overlap dislodge).
+ASSEMBLY_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -33,19 +37,21 @@ class PartialAssemblyConfig:
     num_poses: int = 500
     max_episodes: int = 400
     episodes_per_chunk: int = 50
-    max_episode_steps: int = 240  # 2 s at 120 Hz
-    period: int = 6  # steps between wrench redraws
-    accel: float = 3.0  # m/s^2: force magnitude up to accel * mass
-    angular_accel: float = 30.0  # rad/s^2 (times the largest principal inertia)
-    penetration_tol: float = 0.001  # m
-    min_position_gap: float = 0.002  # m
-    min_rotation_gap: float = 0.05  # rad
-    dislodge_distance: float = 0.03  # m
-    dislodge_angle: float = 0.6  # rad
+    max_episode_steps: int = R.ASSEMBLY_EPISODE_STEPS  # 4 s at 120 Hz
+    wrench: float = R.ASSEMBLY_WRENCH  # N and N m per component, redrawn every physics step
+    target_mass: float | None = R.ASSEMBLY_TARGET_MASS  # kg; None: the task's own mass
+    friction: float = R.ASSEMBLY_FRICTION
+    penetration_tol: float = R.ASSEMBLY_PENETRATION_TOL  # m
+    min_position_gap: float = R.ASSEMBLY_MIN_POSITION_GAP  # m
+    min_quat_gap: float = R.ASSEMBLY_MIN_QUAT_GAP  # Euclidean distance of unit quaternions
 
     def __post_init__(self) -> None:
-        if self.num_poses <= 0 or self.max_episodes <= 0 or self.episodes_per_chunk <= 0:
-            raise ValueError("num_poses, max_episodes and episodes_per_chunk must be positive")
+        if self.num_poses <= 0 or self.max_episodes <= 0 or self.episodes_per_chunk <= 0 or self.max_episode_steps <= 0:
+            raise ValueError("num_poses, max_episodes, episodes_per_chunk and max_episode_steps must be positive")
+        if self.target_mass is not None and not self.target_mass > 0:
+            raise ValueError(f"target_mass must be > 0 (or None for the task's mass), got {self.target_mass}")
+        if not (self.wrench >= 0 and self.friction >= 0 and self.min_position_gap >= 0 and self.min_quat_gap >= 0):
+            raise ValueError("wrench, friction and the gaps must be >= 0")
 
 
 @dataclass
@@ -59,24 +65,50 @@ class PartialAssemblies:
         return int(self.rel_pos.shape[0])
 
 
+def quat_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distance of unit quaternions, the smaller of q and -q (both are the same rotation)."""
+    return np.minimum(np.linalg.norm(a - b, axis=-1), np.linalg.norm(a + b, axis=-1))
+
+
 def _is_new(pos, quat, kept_pos, kept_quat, n, cfg) -> bool:
+    """More than both gaps from every kept pose (the released rule: min position distance AND min
+    orientation distance over the kept set both above their thresholds)."""
     if n == 0:
         return True
     dp = np.linalg.norm(kept_pos[:n] - pos, axis=1)
-    dr = geo.quat_angle(kept_quat[:n], quat)
-    return not bool(np.any((dp < cfg.min_position_gap) & (dr < cfg.min_rotation_gap)))
+    if dp.min() <= cfg.min_position_gap:
+        return False
+    return bool(quat_distance(kept_quat[:n], quat).min() > cfg.min_quat_gap)
+
+
+def configure_assembly_model(task: TaskSpec, cfg: PartialAssemblyConfig) -> mujoco.MjModel:
+    """assembly_model (gravity off) with the released friction and target mass."""
+    model = assembly_model(task)
+    model.geom_friction[:, :] = cfg.friction
+    if cfg.friction == 0.0:
+        model.geom_condim[:] = 1  # frictionless contacts
+    body = model.body(TARGET_BODY).id
+    if cfg.target_mass is not None:
+        scale = cfg.target_mass / float(model.body_mass[body])
+        model.body_mass[body] = cfg.target_mass
+        model.body_inertia[body] *= scale
+    mujoco.mj_setConst(model, mujoco.MjData(model))
+    return model
 
 
 def run_episodes(task: TaskSpec, cfg: PartialAssemblyConfig, n_episodes: int, rng: np.random.Generator,
                  prior_pos=None, prior_quat=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Run episodes; returns new distinct poses (also distinct from the prior ones) and stats."""
-    model = assembly_model(task)
+    model = configure_assembly_model(task, cfg)
     data = mujoco.MjData(model)
     body = model.body(TARGET_BODY).id
     qadr = int(model.jnt_qposadr[model.joint(TARGET_JOINT).id])
-    mass = float(model.body_mass[body])
-    inertia = float(model.body_inertia[body].max())
     goal_pos, goal_quat = np.asarray(task.goal_pos, float), np.asarray(task.goal_quat, float)
+    box_c, box_h = geo.bounding_box(task.target.geoms)
+    goal_rot = geo.quat_to_mat(goal_quat)
+    goal_box_c = goal_pos + goal_rot @ box_c
+    # Cheap exits from the box test: centres closer than this always overlap.
+    always_overlap = float(box_h.min())
     cap = cfg.num_poses + (0 if prior_pos is None else len(prior_pos))
     kept_pos, kept_quat = np.zeros((cap + 1, 3)), np.zeros((cap + 1, 4))
     n = 0
@@ -92,27 +124,31 @@ def run_episodes(task: TaskSpec, cfg: PartialAssemblyConfig, n_episodes: int, rn
         mujoco.mj_resetData(model, data)
         data.qpos[qadr: qadr + 3] = goal_pos
         data.qpos[qadr + 3: qadr + 7] = goal_quat
-        for k in range(cfg.max_episode_steps):
-            if k % cfg.period == 0:
-                f, t = rng.normal(size=3), rng.normal(size=3)
-                data.xfrc_applied[body, :3] = f / np.linalg.norm(f) * rng.uniform(0, cfg.accel * mass)
-                data.xfrc_applied[body, 3:] = t / np.linalg.norm(t) * rng.uniform(0, cfg.angular_accel * inertia)
+        mujoco.mj_forward(model, data)
+        for _k in range(cfg.max_episode_steps):
+            rot = data.xmat[body].reshape(3, 3)
+            wrench = rng.uniform(-cfg.wrench, cfg.wrench, 6)
+            data.xfrc_applied[body, :3] = rot @ wrench[:3]  # drawn in the target's frame, as released
+            data.xfrc_applied[body, 3:] = rot @ wrench[3:]
             mujoco.mj_step(model, data)
             stats["steps"] += 1
             pos = data.qpos[qadr: qadr + 3].copy()
             quat = data.qpos[qadr + 3: qadr + 7].copy()
-            if not np.isfinite(pos).all():
+            if not np.isfinite(pos).all() or not np.isfinite(quat).all():
                 break
             quat /= np.linalg.norm(quat)
-            if np.linalg.norm(pos - goal_pos) > cfg.dislodge_distance or geo.quat_angle(quat, goal_quat) > \
-                    cfg.dislodge_angle:
+            rot = geo.quat_to_mat(quat)
+            centre = pos + rot @ box_c
+            if np.linalg.norm(centre - goal_box_c) > always_overlap and not geo.obb_overlap(
+                    goal_box_c, goal_rot, box_h, centre, rot, box_h):
                 stats["dislodged"] += 1
                 break
             if any(data.contact[i].dist < -cfg.penetration_tol for i in range(data.ncon)):
                 stats["penetrating"] += 1
                 continue
+            quat = np.where(quat[0] < 0, -quat, quat)
             if _is_new(pos, quat, kept_pos, kept_quat, n, cfg):
-                kept_pos[n], kept_quat[n] = pos, np.where(quat[0] < 0, -quat, quat)
+                kept_pos[n], kept_quat[n] = pos, quat
                 n += 1
                 if n >= cap:
                     break

@@ -1,7 +1,7 @@
 """Generate an OmniReset reset dataset (reaching, near_object, stable_grasp, near_goal) for a task.
 
   resets --task peg_insertion --variant easy --grasps G.npz --partial-assemblies P.npz \\
-         --per-type 1000 --out data/resets/peg_insertion/easy.npz --coverage cov.png --gallery gal.png
+         --per-type 10000 --out data/resets/peg_insertion/easy.npz --coverage cov.png --gallery gal.png
   resets --info data/resets/peg_insertion/easy.npz        # print a dataset's metadata
 
 Chunks are saved in `<out>.parts/`; rerunning the same command after an interruption resumes.
@@ -14,6 +14,7 @@ import json
 import sys
 
 from ._cli_common import add_scene_args, progress_bar, scene_from_args, setup_runtime
+from .released import STATES_PER_TYPE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="easy", help="easy or hard")
     parser.add_argument("--grasps", help="grasp set .npz (from `grasps`)")
     parser.add_argument("--partial-assemblies", help="partial assemblies .npz (from `partial_assemblies`)")
-    parser.add_argument("--per-type", type=int, default=1000, help="states per reset type")
+    parser.add_argument("--per-type", type=int, default=STATES_PER_TYPE,
+                        help=f"states per reset type (default {STATES_PER_TYPE}, as released)")
     parser.add_argument("--types", default=",".join(("reaching", "near_object", "stable_grasp", "near_goal")),
                         help="comma-separated reset types to generate")
     parser.add_argument("--chunk-size", type=int, default=250)

@@ -10,7 +10,9 @@ Checkpoints are written atomically (temporary file + rename).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import json
 import os
 import re
 import tempfile
@@ -19,13 +21,14 @@ from pathlib import Path
 import torch
 
 from omnireset_policy import observation_layout as layout
+from omnireset_policy.artifact_errors import ArtifactError, reading, verify_zip
 
 CHECKPOINT_FORMAT = "omnireset-rl-checkpoint"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_PATTERN = re.compile(r"model_(\d+)\.pt$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ArtifactError):
     """A checkpoint is missing, unreadable, or made for something else; the message says why."""
 
 
@@ -73,7 +76,67 @@ def make_metadata(env, agent_cfg: dict, *, seed: int, reset_source: str, iterati
         "git_revision": git_revision(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": str(torch.__version__),
+        "env_cfg": env_config_record(env),
+        "reset_checksum": reset_checksum(env),
     }
+
+
+# EnvCfg fields that change no number of a run (bit-identical across thread counts, test_native_stepper).
+RESUME_IGNORED_ENV_FIELDS = ("nthread",)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def env_config_record(env) -> dict:
+    """The env's whole configuration (EnvCfg as nested plain data), for checkpoints and resume checks."""
+    return _jsonable(dataclasses.asdict(env.cfg))
+
+
+def reset_checksum(env) -> str | None:
+    """The checksum of the env's reset dataset (None for the default reaching sampler)."""
+    dataset = getattr(env.reset_sampler, "dataset", None)
+    meta = getattr(dataset, "meta", None) or {}
+    return meta.get("checksum")
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def resume_differences(meta: dict, env, agent_cfg: dict, reset_source: str, *, check_code: bool = True) -> list[str]:
+    """What differs between a checkpoint and the run that wants to continue it ("field: checkpoint
+    value -> now"): the env configuration, the PPO / network config, the reset dataset (path and
+    checksum), and with ``check_code`` the git revision. Empty when the run continues as it was."""
+    from omnireset_policy.exported_policy import git_revision
+
+    diffs = []
+    theirs = _flatten(meta.get("env_cfg"), "env.")
+    ours = _flatten(env_config_record(env), "env.")
+    for key in sorted(set(theirs) | set(ours)):
+        if key.split(".")[1] in RESUME_IGNORED_ENV_FIELDS:
+            continue
+        if theirs.get(key) != ours.get(key):
+            diffs.append(f"{key}: {theirs.get(key)!r} -> {ours.get(key)!r}")
+    theirs, ours = _flatten(meta.get("agent_cfg"), "agent."), _flatten(_jsonable(agent_cfg), "agent.")
+    for key in sorted(set(theirs) | set(ours)):
+        if theirs.get(key) != ours.get(key):
+            diffs.append(f"{key}: {theirs.get(key)!r} -> {ours.get(key)!r}")
+    if meta.get("reset_source") != reset_source:
+        diffs.append(f"reset source: {meta.get('reset_source')!r} -> {reset_source!r}")
+    if meta.get("reset_checksum") != reset_checksum(env):
+        diffs.append(f"reset dataset checksum: {meta.get('reset_checksum')!r} -> {reset_checksum(env)!r}")
+    if check_code and meta.get("git_revision") != git_revision():
+        diffs.append(f"code (git revision): {meta.get('git_revision')!r} -> {git_revision()!r}")
+    return diffs
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -81,10 +144,11 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
+    # torch.load does not check the archive's CRCs (a flipped byte in a weight would load): check them,
+    # then convert whatever torch / pickle raise for a truncated or foreign file.
+    verify_zip(path, "not a readable torch checkpoint", CheckpointError)
+    with reading(path, "not a readable torch checkpoint", CheckpointError):
         data = torch.load(path, weights_only=False, map_location="cpu")
-    except Exception as exc:  # corrupt zip, pickle errors, truncated files
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or "actor_state_dict" not in data:
         raise CheckpointError(f"{path}: not an rsl-rl checkpoint (no actor_state_dict)")
     meta = (data.get("infos") or {}).get("omnireset") if isinstance(data.get("infos"), dict) else None
@@ -141,5 +205,5 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
     return found[-1][1]
 
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "atomic_torch_save", "check_compatible",
+__all__ = ["env_config_record", "reset_checksum", "resume_differences", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "atomic_torch_save", "check_compatible",
            "checkpoint_metadata", "latest_checkpoint", "list_checkpoints", "make_metadata", "read_checkpoint"]

@@ -12,7 +12,7 @@ import copy
 
 GSDE_CLASS = "omnireset_sim.rl.gsde:GsdeDistribution"
 GAUSSIAN_CLASS = "rsl_rl.modules.distribution:GaussianDistribution"
-NOISE_TYPES = ("gsde", "gaussian")
+NOISE_TYPES = ("gsde", "gsde_held", "gaussian")
 
 ACTOR_OBS_GROUPS = ["policy"]
 CRITIC_OBS_GROUPS = ["critic"]
@@ -56,9 +56,14 @@ AGENT_DEFAULTS: dict = {
 
 
 def distribution_cfg(noise: str) -> dict:
+    from .gsde import HELD_GSDE, RELEASED_GSDE
+
     if noise == "gsde":
-        # init_std 1.0: with the initial features (|phi|^2 ~ 0.4) the first action std is ~0.6.
-        return {"class_name": GSDE_CLASS, "init_std": 1.0, "sample_interval": 8}
+        # As released (UW-Lab/rsl_rl): with the initial features (|phi|^2 ~ 0.4) the first action std is ~0.6.
+        return {"class_name": GSDE_CLASS, **RELEASED_GSDE}
+    if noise == "gsde_held":
+        # This project's earlier variant (gsde.HELD_GSDE), an option until a measurement says which is better.
+        return {"class_name": GSDE_CLASS, **HELD_GSDE}
     if noise == "gaussian":
         return {"class_name": GAUSSIAN_CLASS, "init_std": 1.0, "std_type": "scalar"}
     raise ValueError(f"unknown noise type {noise!r}; valid: {list(NOISE_TYPES)}")

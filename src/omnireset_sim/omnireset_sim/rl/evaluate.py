@@ -10,6 +10,9 @@
     evaluate CKPT --by-reset-type --resets DATASET [--compare BASELINE.pt]   success from each reset type
                                         of the dataset and from reaching resets, policies side by side
 
+CKPT may also be an exported policy directory (``rl.export``'s output, ``omnireset_sim.oracle``'s, a
+scripted policy): what ships is what gets measured.
+
 Episodes start from the env's default reaching sampler whatever the policy was trained on (unless a
 reset dataset and type are asked for); a
 policy finetuned to the deployment action scale / gains is evaluated with the scale and gains
@@ -394,7 +397,9 @@ def save_gif(frames, path: Path, fps: int = 10) -> Path:
 # ---- CLI -----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", nargs="?", help="checkpoint (model_<it>.pt) or run directory (its latest)")
+    p.add_argument("checkpoint", nargs="?", metavar="POLICY",
+                   help="checkpoint (model_<it>.pt), run directory (its latest checkpoint) or exported policy "
+                        "directory (a trained expert's export, the oracle, a scripted policy)")
     p.add_argument("--episodes", type=int, default=128)
     p.add_argument("--num-envs", type=int, default=64)
     p.add_argument("--seed", type=int, default=1000, help="evaluation seed (differs from training seeds)")
@@ -420,7 +425,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nthread", type=int, default=2)
     p.add_argument("--episode-length-s", type=float, default=None,
                    help="episode horizon (default: the env's 16 s; shorter only for quick checks)")
+    from ..envs.engine_cli import add_engine_args
+
+    add_engine_args(p)  # --engine, --device
     return p
+
+
+def _label(path: Path, meta: dict) -> str:
+    """A checkpoint is named by its run and iteration, an exported policy by its directory."""
+    return path.name if "exported" in meta else f"{path.parent.name}/{path.stem}"
+
+
+def _default_out(path: Path) -> Path:
+    from .policy import is_exported_policy
+
+    if is_exported_policy(path):
+        return path.parent / f"eval_{path.name}"
+    p = _resolve(str(path))
+    return p.parent / f"eval_{p.stem}"
 
 
 def _resolve(path: str) -> Path:
@@ -432,6 +454,9 @@ def _resolve(path: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..envs.engine_cli import apply_engine_args
+
+    apply_engine_args(args, "evaluate")  # exit 2 + one line where the engine cannot run here
     try:
         return _run(args)
     except (ValueError, CheckpointError, FileNotFoundError) as exc:
@@ -440,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from .policy import load_actor
+    from .policy import load_actor, read_policy
     from .runner import write_json
 
     if args.episodes < 1 or args.num_envs < 1:
@@ -475,22 +500,21 @@ def _run(args) -> int:
         print(f"wrote {out / (stem + '.json')} and {out / (stem + '.png')}")
         return 0
     if args.by_reset_type:
-        paths = [_resolve(p) for p in ([args.checkpoint] if args.checkpoint else []) + list(args.compare or [])]
+        paths = [Path(p) for p in ([args.checkpoint] if args.checkpoint else []) + list(args.compare or [])]
         if not paths:
-            raise ValueError("--by-reset-type needs a checkpoint (and optionally --compare CKPT ...)")
+            raise ValueError("--by-reset-type needs a policy (and optionally --compare POLICY ...)")
         results, task = {}, None
         for path in paths:
-            data = read_checkpoint(path)
-            meta = data["infos"]["omnireset"]
+            data, meta = read_policy(path)
             if task is not None and meta["task"] != task:
                 raise CheckpointError(f"{path} is a {meta['task']!r} policy; the first is {task!r}")
             task = meta["task"]
-            label = f"{path.parent.name}/{path.stem}"
+            label = _label(path, meta)
             print(f"{label} (trained on {meta.get('reset_source', '?')}):", flush=True)
             results[label] = success_by_reset_type(meta, data, args.resets, args.episodes, num_envs, args.seed,
                                                    args.nthread, args.variant, args.randomization,
                                                    args.episode_length_s)
-        out = Path(args.out or paths[0].parent / f"eval_{paths[0].stem}")
+        out = Path(args.out or _default_out(paths[0]))
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "by_reset_type.json", {"reset_dataset": str(args.resets), "episodes": args.episodes,
                                                 "seed": args.seed, "results": results})
@@ -500,23 +524,23 @@ def _run(args) -> int:
         return 0
     if not args.checkpoint:
         raise ValueError("give a checkpoint (or --select-seeds / --curve)")
-    path = _resolve(args.checkpoint)
-    data = read_checkpoint(path)
-    meta = data["infos"]["omnireset"]
+    path = Path(args.checkpoint)
+    data, meta = read_policy(path)
     if args.gif:
         os.environ.setdefault("MUJOCO_GL", "egl")
     if args.episode_length_s is not None and not (math.isfinite(args.episode_length_s) and args.episode_length_s > 0):
         raise ValueError(f"--episode-length-s must be positive, got {args.episode_length_s}")
     env = env_for_checkpoint(meta, num_envs, args.seed, variant=args.variant, nthread=args.nthread,
                              randomization=args.randomization, episode_length_s=args.episode_length_s)
+    exported = "exported" in meta  # an exported module checks its own layout and output when loaded
     check_compatible(meta, task=env.cfg.task, robot=env.cfg.scene.arm.robot,
-                     obs_dims={k: int(v.shape[-1]) for k, v in env.get_observations().items()},
-                     num_actions=env.num_actions, where=str(path))
+                     obs_dims=None if exported else {k: int(v.shape[-1]) for k, v in env.get_observations().items()},
+                     num_actions=None if exported else env.num_actions, where=str(path))
     actor, _ = load_actor(data, env.get_observations())
-    out = Path(args.out or path.parent / f"eval_{path.stem}")
+    out = Path(args.out or _default_out(path))
     out.mkdir(parents=True, exist_ok=True)
     batch = evaluate_success(env, actor, args.episodes, seed=args.seed, record_env0=bool(args.gif))
-    results = {"checkpoint": str(path), "task": env.cfg.task, "variant": env.cfg.variant,
+    results = {"policy": str(path), "task": env.cfg.task, "variant": env.cfg.variant,
                "resets": "reaching (default sampler)", "reaching": batch.summary()}
     s = results["reaching"]
     print(f"success from reaching resets: {s['success_rate']:.3f} (95 % CI {s['ci95'][0]:.3f}-{s['ci95'][1]:.3f}, "

@@ -58,6 +58,16 @@ class _MeanSlice(nn.Module):
         return mlp_output[..., : self.output_dim]
 
 
+# The paper's released rsl_rl fork (UW-Lab/rsl_rl, gSDE since cae6402): sigma initialised at 1.0 with
+# no clamp, variance phi^2 sigma^2 + 1e-6, phi not detached, a fresh draw every step, no std cap.
+RELEASED_GSDE = {"init_std": 1.0, "std_range": None, "sample_interval": 0, "learn_features": True,
+                 "max_std": None, "variance_floor": 1e-6}
+# This project's earlier variant (kept as ``--noise gsde_held``): detached features, sigma clamped to
+# [1e-4, 10], floor 1e-4, std capped at 2, the noise matrix held for 8 steps.
+HELD_GSDE = {"init_std": 1.0, "std_range": [1e-4, 10.0], "sample_interval": 8, "learn_features": False,
+             "max_std": 2.0, "variance_floor": VARIANCE_FLOOR}
+
+
 class GsdeDistribution(Distribution):
     """Gaussian policy noise from the last hidden features (see the module docstring).
 
@@ -66,29 +76,36 @@ class GsdeDistribution(Distribution):
         init_std: initial sigma of every noise weight (the initial action std is about
             init_std * |phi(s)|).
         std_range: clamp of sigma.
-        sample_interval: rollout steps between draws of the per-environment noise matrices.
+        sample_interval: rollout steps between draws of the per-environment noise matrices; 0 draws
+            the marginal Gaussian afresh every step (the released code).
         learn_features: let the log-prob gradient flow into the features (SB3's `learn_features`).
-        max_std: cap of the action std. ELU features are unbounded, so phi(s) can grow while the
+        variance_floor: added to the variance (1e-6 released).
+        max_std: cap of the action std (None: none, as released). ELU features are unbounded, so phi(s) can grow while the
             mean learns and inflate the noise with it (measured here: action std 0.6 -> 10 in 60
             iterations); where the cap binds, the noise of that state and dimension is scaled down
             by the same factor, so samples and density stay consistent.
     """
 
-    def __init__(self, output_dim: int, init_std: float = 0.5, std_range: tuple[float, float] = (1e-4, 10.0),
-                 sample_interval: int = 8, learn_features: bool = False, max_std: float = 2.0) -> None:
+    def __init__(self, output_dim: int, init_std: float = 0.5, std_range: tuple[float, float] | None = (1e-4, 10.0),
+                 sample_interval: int = 8, learn_features: bool = False, max_std: float | None = 2.0,
+                 variance_floor: float = VARIANCE_FLOOR) -> None:
         super().__init__(output_dim)
         if not (math.isfinite(init_std) and init_std > 0):
             raise ValueError(f"gSDE init_std must be finite and > 0, got {init_std}")
-        if int(sample_interval) < 1:
-            raise ValueError(f"gSDE sample_interval must be >= 1, got {sample_interval}")
-        if not (math.isfinite(max_std) and max_std > 0):
-            raise ValueError(f"gSDE max_std must be finite and > 0, got {max_std}")
-        self.max_std = float(max_std)
-        lo, hi = float(std_range[0]), float(std_range[1])
-        if not (0 < lo < hi):
-            raise ValueError(f"gSDE std_range must satisfy 0 < low < high, got {std_range}")
+        if int(sample_interval) < 0:
+            raise ValueError(f"gSDE sample_interval must be >= 0 (0: a fresh draw every step), got {sample_interval}")
+        if max_std is not None and not (math.isfinite(max_std) and max_std > 0):
+            raise ValueError(f"gSDE max_std must be finite and > 0 (or None: no cap), got {max_std}")
+        if not (math.isfinite(variance_floor) and variance_floor > 0):
+            raise ValueError(f"gSDE variance_floor must be finite and > 0, got {variance_floor}")
+        self.max_std = None if max_std is None else float(max_std)
+        self.variance_floor = float(variance_floor)
+        if std_range is not None:
+            lo, hi = float(std_range[0]), float(std_range[1])
+            if not (0 < lo < hi):
+                raise ValueError(f"gSDE std_range must satisfy 0 < low < high (or None: no clamp), got {std_range}")
         self.init_std = float(init_std)
-        self.log_std_range = (math.log(lo), math.log(hi))
+        self.log_std_range = None if std_range is None else (math.log(lo), math.log(hi))
         self.sample_interval = int(sample_interval)
         self.learn_features = bool(learn_features)
         self.latent_dim: int | None = None
@@ -116,6 +133,8 @@ class GsdeDistribution(Distribution):
 
     # ---- distribution --------------------------------------------------------------------------
     def sigma(self) -> torch.Tensor:
+        if self.log_std_range is None:
+            return self.log_std.exp()
         return self.log_std.clamp(*self.log_std_range).exp()
 
     def _split(self, mlp_output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,8 +142,8 @@ class GsdeDistribution(Distribution):
 
     def update(self, mlp_output: torch.Tensor) -> None:
         mean, phi = self._split(mlp_output)
-        raw_std = ((phi * phi) @ (self.sigma() ** 2) + VARIANCE_FLOOR).sqrt()
-        std = raw_std.clamp(max=self.max_std)
+        raw_std = ((phi * phi) @ (self.sigma() ** 2) + self.variance_floor).sqrt()
+        std = raw_std if self.max_std is None else raw_std.clamp(max=self.max_std)
         self._noise_scale = std / raw_std  # 1 where the cap does not bind
         self._features = phi
         self._distribution = Normal(mean, std)
@@ -143,7 +162,10 @@ class GsdeDistribution(Distribution):
             # An optimization pass: rsl-rl discards this sample (it only needs the density), so skip
             # the draw and leave the rollout noise matrices untouched.
             return mean.detach()
-        if mean.dim() != 2:
+        if mean.dim() != 2 or self.sample_interval == 0:
+            # sample_interval 0 is the released code's sampling: a fresh draw of the marginal every
+            # step (its exploration matrix is drawn once and never used), i.e. a Gaussian with the
+            # state-dependent std above and no temporal correlation.
             return self._distribution.sample()
         n = mean.shape[0]
         if self._noise is None or self._noise.shape[0] != n or self._steps_since_draw >= self.sample_interval:
@@ -184,4 +206,4 @@ class GsdeDistribution(Distribution):
         return torch.distributions.kl_divergence(Normal(old_mean, old_std), Normal(new_mean, new_std)).sum(dim=-1)
 
 
-__all__ = ["GsdeDistribution", "VARIANCE_FLOOR"]
+__all__ = ["GsdeDistribution", "HELD_GSDE", "RELEASED_GSDE", "VARIANCE_FLOOR"]

@@ -102,6 +102,7 @@ class OmniResetRunner(OnPolicyRunner):
         self.env_steps = 0
         self.timing = {"physics": 0.0, "env_other": 0.0, "inference": 0.0, "update": 0.0, "total": 0.0}
         self._writer_ready = False
+        self.resumed_env_state = False
         if self.log_path is not None:
             self.add_git_repo_to_log(__file__)
 
@@ -116,6 +117,13 @@ class OmniResetRunner(OnPolicyRunner):
     def _save_state(self, state: dict, iteration: int, path: str | Path) -> Path:
         data = dict(state)
         data["iter"] = int(iteration)
+        # The random streams, so a resumed run draws what the uninterrupted one would have: torch's
+        # global generator (PPO mini-batches, exploration noise) and the env's (resets, randomization).
+        data["rng"] = {"torch": torch.get_rng_state(), "env": self.env.generator.get_state()}
+        # The worlds themselves (mid-episode states, histories, randomized dynamics, delays): a resumed
+        # run steps on from here, not from fresh resets. The reset samplers keep no state of their
+        # own; they draw from the env's generator, restored with the RNG above.
+        data["env_state"] = self.env.state_dict() if hasattr(self.env.engine, "snapshot") else None
         data["infos"] = {"omnireset": self.metadata(iteration)}
         return atomic_torch_save(data, path)
 
@@ -138,6 +146,13 @@ class OmniResetRunner(OnPolicyRunner):
         self.alg.load(data, {"actor": True, "critic": True, "optimizer": load_optimizer, "iteration": False},
                       strict=True)
         if resume:
+            rng = data.get("rng")
+            if rng is not None:
+                torch.set_rng_state(rng["torch"])
+                self.env.generator.set_state(rng["env"])
+            if data.get("env_state") is not None:
+                self.env.load_state_dict(data["env_state"])
+                self.resumed_env_state = True
             self.current_learning_iteration = int(data["iter"])
             self.wall_s = float(meta.get("wall_s", 0.0))
             self.env_steps = int(meta.get("env_steps", 0))
@@ -162,7 +177,7 @@ class OmniResetRunner(OnPolicyRunner):
         env, alg, cfg = self.env, self.alg, self.cfg
         steps = int(cfg["num_steps_per_env"])
         save_interval = int(cfg["save_interval"])
-        if init_at_random_ep_len:
+        if init_at_random_ep_len and not self.resumed_env_state:  # a resumed env is mid-run already
             env.episode_length_buf = torch.randint_like(env.episode_length_buf, high=int(env.max_episode_length))
         if not self._writer_ready:
             self.logger.init_logging_writer()

@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--torch-threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's; 1 avoids oversubscription next to MuJoCo)")
     p.add_argument("--run-dir", default=None, help="run directory (default runs/<task>_<variant>/<time>_s<seed>)")
-    p.add_argument("--resume", default=None, help="checkpoint or run directory to continue from")
+    p.add_argument("--resume", default=None, help="checkpoint or run directory to continue from (with the same "
+                   "task, env, PPO options, reset dataset and code; anything else is refused, naming it)")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="with --resume: accept a checkpoint written by another git revision")
     p.add_argument("--finetune", default=None, metavar="CHECKPOINT",
                    help="start the finetune curricula (action scale, dynamics) from this checkpoint")
     p.add_argument("--sysid", default=None, help="sysid result YAML: the dynamics curriculum's goal")
@@ -54,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start every env's first episode at step 0 (default: random starting step, so episodes "
                         "end spread over iterations instead of all at once)")
     p.add_argument("--print-every", type=int, default=1, help="console summary every N iterations")
+    from ..envs.engine_cli import add_engine_args
+
+    add_engine_args(p)  # --engine, --device
     return p
 
 
@@ -71,6 +77,9 @@ def _resolve_checkpoint(path: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..envs.engine_cli import apply_engine_args
+
+    apply_engine_args(args, "train")  # exit 2 + one line where the engine cannot run here
     try:
         return run(args)
     except (ValueError, CheckpointError, ResetSourceError, FileNotFoundError) as exc:
@@ -101,7 +110,7 @@ def run(args) -> int:
     resume_meta = checkpoint_metadata(read_checkpoint(resume_path)) if resume_path else None
     finetune = bool(args.finetune) or bool(resume_meta and resume_meta.get("finetune"))
     from ..assets.scene import SceneConfig
-    from .checkpoint import check_compatible
+    from .checkpoint import check_compatible, resume_differences
 
     robot = SceneConfig().arm.robot
     # Refuse a mismatching checkpoint before building anything.
@@ -125,7 +134,14 @@ def run(args) -> int:
     overrides = {"learning_rate": args.learning_rate} if args.learning_rate else {}
     agent_cfg = make_agent_cfg(args.noise, args.num_steps_per_env, args.save_interval, **overrides)
     if resume_meta is not None:
-        agent_cfg = resume_meta["agent_cfg"]  # the network must match the checkpoint's
+        # Continue exactly what was running, or refuse naming what differs (env, PPO, resets, code).
+        diffs = resume_differences(resume_meta, env, agent_cfg, reset_source, check_code=not args.allow_code_change)
+        if diffs:
+            env.close()
+            shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+            raise CheckpointError(f"--resume {resume_path}: the run differs from the checkpoint's: {shown}"
+                                  + (" (--allow-code-change accepts a new git revision)"
+                                     if any(d.startswith("code") for d in diffs) else ""))
     curriculum = None
     if finetune:
         if preset != "finetune" and sysid is not None and sysid.delay > 0:
@@ -142,7 +158,8 @@ def run(args) -> int:
         run_dir = Path("runs") / f"{args.task}_{args.variant}" / f"{stamp}_{kind}_s{args.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     runner = OmniResetRunner(env, agent_cfg, run_dir, seed=args.seed, reset_source=reset_source,
-                             curriculum=curriculum, finetune=finetune, print_every=args.print_every)
+                             curriculum=curriculum, finetune=finetune, print_every=args.print_every,
+                             device=str(env.device))
     if resume_path is not None:
         runner.load_checkpoint(resume_path, resume=True)
         print(f"resumed from {resume_path} at iteration {runner.current_learning_iteration}", flush=True)

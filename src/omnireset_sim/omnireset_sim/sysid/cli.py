@@ -5,6 +5,9 @@
     sysid validate --out-dir result/ [--quick]                           # known-parameter recovery (README numbers)
     sysid ros-record --out rec.npz                                       # on the robot: stream chirp, record
 
+Exit status: 0 done, 2 bad input (config, recording, arguments: one line), 3 the safety monitor
+stopped the chirp (the arm was put in hold; `<out>.aborted.npz` holds what was recorded).
+
 Outputs of `fit`/`validate` in --out-dir: sysid_params.yaml (identified parameters, RMSE before/after,
 flags, provenance), fit_plot.png (recorded vs simulated per joint), cma_state.pkl (resume point).
 """
@@ -88,6 +91,8 @@ def _fit_config(cfg, args):
         kwargs["max_iterations"] = args.iterations
     if getattr(args, "population", None) is not None:
         kwargs["population"] = args.population
+    if getattr(args, "window", None) is not None:
+        kwargs["window_time"] = args.window
     return dataclasses.replace(fc, **kwargs) if kwargs else fc
 
 
@@ -100,7 +105,7 @@ def run_fit(cfg, space, fit_cfg, recordings, out_dir: Path, resume: bool, progre
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with _replay(cfg) as replay:
-        objective = Objective(replay, recordings)
+        objective = Objective(replay, recordings, window_time=fit_cfg.window_time)
         result = fit(objective, space, fit_cfg, state_path=out_dir / STATE_FILE, resume=resume, progress=progress,
                      recordings_digest=recording_digest(recordings))
         before = space.nominal
@@ -110,6 +115,8 @@ def run_fit(cfg, space, fit_cfg, recordings, out_dir: Path, resume: bool, progre
             "loss": result.loss,
             "rmse_deg_before": [round(float(v), 4) for v in rmse_before],
             "rmse_deg_after": [round(float(v), 4) for v in rmse_after],
+            "replay_window_s": float(fit_cfg.window_time),
+            "rmse_deg_after_windowed": [round(float(v), 4) for v in objective.rmse_deg_windowed(result.params)],
             "before_parameters": before.as_dict(),
             "at_bounds": result.at_bounds,
             "iterations": result.iterations,
@@ -149,7 +156,11 @@ def cmd_fit(args) -> int:
 
     _limit_torch_threads()
     cfg = _config(args)
+    from .fit import require_complete
+
     recordings = [load_recording(p) for p in args.recordings]
+    for path, rec in zip(args.recordings, recordings):
+        require_complete(rec, str(path))
     space = _search_space(cfg, args)
     result, report = run_fit(cfg, space, _fit_config(cfg, args), recordings, Path(args.out_dir), args.resume,
                              not args.no_progress, provenance={"recording_files": [str(p) for p in args.recordings]})
@@ -255,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--out-dir", required=True)
         q.add_argument("--iterations", type=int, default=None)
         q.add_argument("--population", type=int, default=None)
+        q.add_argument("--window", type=float, default=None,
+                       help="replay window in s, each re-seeded from the recording (0: whole recording; "
+                            "default from config cma.window_time)")
         q.add_argument("--joints", default=None, help="comma list of joint indices to fit, e.g. 3,4,5")
         q.add_argument("--groups", default=None,
                        help="comma list of armature,static_friction,dynamic_friction_ratio,viscous_friction,delay")
@@ -289,13 +303,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Exit status of `ros-record` when the safety monitor stopped the chirp (bad input/config: 2).
+EXIT_SAFETY_STOP = 3
+
+
 def main(argv=None) -> int:
+    from .safety import SafetyStop
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
+    except SafetyStop as exc:
+        print(f"sysid: {exc}", file=sys.stderr)
+        return EXIT_SAFETY_STOP
+    except (ValueError, FileNotFoundError, TimeoutError) as exc:
         print(f"sysid: error: {exc}", file=sys.stderr)
         return 2
 
 
-__all__ = ["PARAMS_FILE", "PLOT_FILE", "STATE_FILE", "build_parser", "main", "run_fit"]
+__all__ = ["EXIT_SAFETY_STOP", "PARAMS_FILE", "PLOT_FILE", "STATE_FILE", "build_parser", "main", "run_fit"]

@@ -14,6 +14,7 @@ from .chirp import ChirpConfig, SafeWorkspace
 from .fit import FitConfig
 from .params import PER_JOINT_FIELDS, SearchSpace, SysidParams
 from .replay import SensorNoise
+from .safety import SafetyConfig
 
 DEFAULT_START_JOINTS = (0.0, -1.9, 1.9, -1.57, -1.57, 0.0)
 
@@ -31,6 +32,25 @@ class SysidConfig:
     true_parameters: SysidParams = field(default_factory=SysidParams)
     sensor_noise: SensorNoise = field(default_factory=SensorNoise)
     held_out_phase: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0, 0.5)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+
+
+SAFETY_KEYS = {"velocity_fraction", "torque_fraction", "workspace", "max_tcp_excursion", "oscillation_window",
+               "oscillation_reversals", "oscillation_deadband", "debounce_samples", "hold_time"}
+
+
+def _safety(d, path) -> SafetyConfig:
+    s = dict(_take(d, SAFETY_KEYS, f"{path}: safety"))
+    if "workspace" in s:
+        w = _take(s.pop("workspace"), {"low", "high", "min_radius"}, f"{path}: safety.workspace")
+        try:
+            s["workspace"] = SafeWorkspace(**{k: tuple(v) if isinstance(v, list) else v for k, v in w.items()})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: safety.workspace: {exc}") from None
+    try:
+        return SafetyConfig(**s)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def default_config_path() -> Path:
@@ -65,7 +85,8 @@ def load_sysid_config(path: str | Path | None = None) -> SysidConfig:
         doc = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: cannot read sysid config ({exc})") from exc
-    top = {"robot", "calibration", "physics_dt", "nthread", "start_joints", "chirp", "search", "cma", "validation"}
+    top = {"robot", "calibration", "physics_dt", "nthread", "start_joints", "chirp", "search", "cma", "validation",
+           "safety"}
     _take(doc, top, str(path))
     cfg = SysidConfig()
     for key in ("robot", "calibration", "physics_dt", "nthread"):
@@ -105,8 +126,14 @@ def load_sysid_config(path: str | Path | None = None) -> SysidConfig:
             kwargs["bounds"] = bounds
         cfg.space = SearchSpace(**kwargs)
     if "cma" in doc:
-        c = _take(doc["cma"], {"max_iterations", "population", "sigma0", "seed", "x0"}, f"{path}: cma")
-        cfg.cma = FitConfig(**c)
+        c = _take(doc["cma"], {"max_iterations", "population", "sigma0", "seed", "x0", "window_time"},
+                  f"{path}: cma")
+        try:
+            cfg.cma = FitConfig(**c)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: cma: {exc}") from None
+    if "safety" in doc:
+        cfg.safety = _safety(doc["safety"], path)
     if "validation" in doc:
         v = _take(doc["validation"], {"true_parameters", "sensor_noise", "held_out_phase"}, f"{path}: validation")
         if "true_parameters" in v:

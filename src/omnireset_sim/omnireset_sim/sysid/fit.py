@@ -1,7 +1,11 @@
 """CMA-ES fit of the actuator parameters to one or more recordings, resumable, with report and plot.
 
-Loss of a candidate = time-averaged squared joint-position error of its closed-loop replay
-(replay.tracking_loss), averaged over the recordings. The search runs in the normalized box
+Loss of a candidate = time-averaged squared joint-position error of its closed-loop replay,
+averaged over the recordings: by default replayed in short windows (`FitConfig.window_time`),
+each re-seeded from the recorded joint state and motor-delay history at its start
+(replay.ClosedLoopReplay.run_windows), so a sensitive closed loop cannot carry a small parameter
+error into a diverged trajectory; `window_time: 0` replays each recording whole
+(replay.tracking_loss). Recordings the safety monitor stopped (`aborted`) are refused. The search runs in the normalized box
 [0,1]^dim of `SearchSpace` (cma's bound transform) over the continuous parameters. The motor
 delay is profiled exactly instead: each candidate is replayed at every delay of the box in the same
 batch of worlds and scored by its best delay (a rounded CMA-ES coordinate let armature and friction
@@ -25,8 +29,10 @@ from pathlib import Path
 import cma
 import numpy as np
 
+from omnireset_policy.artifact_errors import ArtifactError, reading
+
 from .params import SearchSpace, SysidParams
-from .recording import Recording
+from .recording import Recording, RecordingError
 from .replay import ClosedLoopReplay, ReplayPlan, per_joint_rmse_deg, plan_replay, tracking_loss
 
 STATE_VERSION = 1
@@ -40,8 +46,14 @@ class FitConfig:
     seed: int = 1
     tol_fun: float = 1e-12
     x0: str = "center"  # "center" of the box or "nominal" (the search space's nominal parameters)
+    # Replay the recordings in windows of this many seconds, each re-seeded from the recorded state
+    # (replay.run_windows); 0: one closed-loop replay of each whole recording.
+    window_time: float = 0.5
 
     def __post_init__(self) -> None:
+        if isinstance(self.window_time, bool) or not isinstance(self.window_time, (int, float)) \
+                or not (math.isfinite(self.window_time) and self.window_time >= 0):
+            raise ValueError(f"window_time must be a finite number of seconds >= 0, got {self.window_time!r}")
         if self.max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
         if self.population is not None and self.population < 2:
@@ -78,22 +90,52 @@ def _space_signature(space: SearchSpace) -> str:
                  space.nominal))
 
 
-class Objective:
-    """Loss of a batch of candidates over a set of recordings (plans built once)."""
+def require_complete(rec: Recording, source: str = "recording") -> None:
+    """Refuse a recording the safety monitor stopped (its metadata says `aborted`)."""
+    if rec.metadata.get("aborted"):
+        reason = rec.metadata.get("abort_reason", "no reason recorded")
+        raise RecordingError(f"{source}: the chirp was stopped by the safety monitor ({reason}); an aborted "
+                             "recording cannot be used for identification -- fix the cause and record again")
 
-    def __init__(self, replay: ClosedLoopReplay, recordings: list[Recording]):
+
+class Objective:
+    """Loss of a batch of candidates over a set of recordings (plans built once).
+
+    `window_time` > 0: each recording is replayed in windows of that many seconds re-seeded from
+    the recorded state (`ClosedLoopReplay.run_windows`); 0: one closed-loop replay per recording."""
+
+    def __init__(self, replay: ClosedLoopReplay, recordings: list[Recording], window_time: float = 0.0):
         if not recordings:
             raise ValueError("need at least one recording to fit")
+        for i, rec in enumerate(recordings):
+            require_complete(rec, rec.metadata.get("file", f"recording {i}"))
         self.replay = replay
         self.plans: list[ReplayPlan] = [plan_replay(r, replay.physics_dt) for r in recordings]
+        self.window_steps = int(round(window_time / replay.physics_dt)) if window_time > 0 else 0
         self.evaluations = 0
 
     def losses(self, candidates: list[SysidParams]) -> np.ndarray:
         total = np.zeros(len(candidates))
         for plan in self.plans:
-            total += tracking_loss(self.replay.run(plan, candidates), plan)
+            if self.window_steps:
+                total += self.replay.run_windows(plan, candidates, self.window_steps).loss()
+            else:
+                total += tracking_loss(self.replay.run(plan, candidates), plan)
         self.evaluations += len(candidates)
         return total / len(self.plans)
+
+    def rmse_deg_windowed(self, params: SysidParams, window_steps: int | None = None) -> np.ndarray:
+        """Per-joint RMSE (deg) of the windowed replay (the fit's own measure), pooled over recordings."""
+        w = window_steps or self.window_steps
+        if not w:
+            return self.rmse_deg(params)
+        sq, count = np.zeros(6), 0
+        for plan in self.plans:
+            res = self.replay.run_windows(plan, [params], w)
+            n = res.q_measured.shape[0] * (res.q_measured.shape[1] - 1)
+            sq += res.rmse_deg()[0] ** 2 * n
+            count += n
+        return np.sqrt(sq / count)
 
     def rmse_deg(self, params: SysidParams) -> np.ndarray:
         """Per-joint RMSE (deg) over all recordings' samples pooled."""
@@ -135,7 +177,7 @@ def fit(objective: Objective, space: SearchSpace, cfg: FitConfig = FitConfig(), 
     """Run (or resume) CMA-ES; returns the best parameters found."""
     start = time.perf_counter()
     state_path = Path(state_path) if state_path is not None else None
-    signature = _space_signature(space)
+    signature = _space_signature(space) + f"|window_steps={getattr(objective, 'window_steps', 0)}"
     # The delay is not a CMA-ES coordinate: every candidate is replayed at every delay in the box (in
     # the same batch of worlds, so nearly free) and scored by its best one -- the integer is searched
     # exactly instead of through a rounded continuous coordinate.
@@ -149,11 +191,13 @@ def fit(objective: Objective, space: SearchSpace, cfg: FitConfig = FitConfig(), 
     if resume:
         if state_path is None or not state_path.is_file():
             raise FileNotFoundError(f"cannot resume: no CMA-ES state at {state_path}")
-        with open(state_path, "rb") as f:
+        with reading(state_path, "not a readable CMA-ES state (corrupted or truncated?)"), open(state_path, "rb") as f:
             saved = pickle.load(f)  # noqa: S301 -- our own state file
+        if not isinstance(saved, dict):
+            raise ArtifactError(f"{state_path}: not a CMA-ES state of this tool")
         if saved.get("version") != STATE_VERSION or saved.get("signature") != signature:
-            raise ValueError(f"{state_path}: saved CMA-ES state belongs to a different search space; "
-                             "start without --resume or use the same joints/groups/bounds")
+            raise ValueError(f"{state_path}: saved CMA-ES state belongs to a different search space or replay "
+                             "window; start without --resume or use the same joints/groups/bounds/window_time")
         if recordings_digest and saved.get("recordings") != recordings_digest:
             raise ValueError(f"{state_path}: saved CMA-ES state was fitted to different recordings")
         es, history, best_x, best_loss = saved["es"], saved["history"], saved["best_x"], saved["best_loss"]
@@ -247,4 +291,4 @@ def fit_plot(path: str | Path, replay: ClosedLoopReplay, recording: Recording, b
             os.unlink(tmp)
 
 
-__all__ = ["FitConfig", "FitResult", "Objective", "fit", "fit_plot", "recording_digest"]
+__all__ = ["FitConfig", "FitResult", "Objective", "fit", "fit_plot", "recording_digest", "require_complete"]

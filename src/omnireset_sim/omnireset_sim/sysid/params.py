@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 
 from omnireset_control.constants import ARM_JOINT_NAMES, PHYSICS_DT
+from omnireset_policy.artifact_errors import ArtifactError, load_yaml, reading
 
 NUM_JOINTS = len(ARM_JOINT_NAMES)
 # Joint speeds (rad/s) of the friction model: below STICTION_VELOCITY a joint counts as stuck (twice
@@ -252,23 +253,23 @@ def load_sysid_yaml(path: str | Path, physics_dt: float | None = PHYSICS_DT) -> 
     """Identified parameters from a sysid YAML. With `physics_dt`, refuses a file identified at a
     different physics step (its delay would mean a different time)."""
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict) or "parameters" not in doc:
-        raise ValueError(f"{path}: not a sysid result (no 'parameters' mapping)")
-    names = doc.get("joint_names")
-    if names is not None and tuple(names) != ARM_JOINT_NAMES:
-        raise ValueError(f"{path}: joint_names {names} differ from {list(ARM_JOINT_NAMES)}")
-    if physics_dt is not None and "physics_dt" in doc and abs(float(doc["physics_dt"]) - physics_dt) > 1e-9:
-        raise ValueError(f"{path}: identified at physics_dt={doc['physics_dt']}, the environment uses {physics_dt}; "
-                         "the delay (in steps) and the fitted friction would not transfer")
-    p = doc["parameters"]
-    missing = [k for k in PER_JOINT_FIELDS + ("delay",) if k not in p]
-    if missing:
-        raise ValueError(f"{path}: parameters lack {missing}")
-    return SysidParams(**{k: tuple(p[k]) for k in PER_JOINT_FIELDS}, delay=p["delay"])
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such sysid result")
+    doc = load_yaml(path, "not valid YAML (corrupted or not a sysid result)")
+    if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
+        raise ArtifactError(f"{path}: not a sysid result (no 'parameters' mapping)")
+    with reading(path, "not a valid sysid result"):
+        names = doc.get("joint_names")
+        if names is not None and tuple(names) != ARM_JOINT_NAMES:
+            raise ArtifactError(f"{path}: joint_names {names} differ from {list(ARM_JOINT_NAMES)}")
+        if physics_dt is not None and "physics_dt" in doc and abs(float(doc["physics_dt"]) - physics_dt) > 1e-9:
+            raise ArtifactError(f"{path}: identified at physics_dt={doc['physics_dt']}, the environment uses "
+                                f"{physics_dt}; the delay (in steps) and the fitted friction would not transfer")
+        p = doc["parameters"]
+        missing = [k for k in PER_JOINT_FIELDS + ("delay",) if k not in p]
+        if missing:
+            raise ArtifactError(f"{path}: parameters lack {missing}")
+        return SysidParams(**{k: tuple(p[k]) for k in PER_JOINT_FIELDS}, delay=p["delay"])
 
 
 __all__ = ["DEFAULT_BOUNDS", "DEFAULT_DELAY_BOUNDS", "NUM_JOINTS", "PARAM_GROUPS", "PER_JOINT_FIELDS",

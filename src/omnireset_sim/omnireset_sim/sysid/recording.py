@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from omnireset_control.constants import ARM_JOINT_NAMES
+from omnireset_policy.artifact_errors import ArtifactError, reading
 
 RECORDING_FORMAT_VERSION = 1
 # A sample spacing more than this factor off 1/rate is a gap (dropped messages) or a rate mismatch.
 GAP_TOLERANCE = 0.5
 
 
-class RecordingError(ValueError):
+class RecordingError(ArtifactError):
     """A recording that cannot be used for identification (with the reason and the file)."""
 
 
@@ -149,29 +150,26 @@ def load_recording(path: str | Path, expected_rate: float | None = None) -> Reco
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording")
-    try:
+    with reading(path, "cannot read as .npz (corrupted, truncated or not a recording)", RecordingError):
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("t", "q", "qd", "tau", "target_pos", "target_quat", "rate", "joint_names")
                        if k not in z.files]
             if missing:
                 raise RecordingError(f"{path}: not a sysid recording, missing arrays {missing}")
             data = {k: z[k] for k in z.files}
-    except RecordingError:
-        raise
-    except Exception as exc:  # zipfile / format errors
-        raise RecordingError(f"{path}: cannot read as .npz ({exc})") from exc
     meta = {}
     if "metadata" in data:
-        try:
+        with reading(path, "metadata is not JSON", RecordingError):
             meta = json.loads(str(data["metadata"]))
-        except json.JSONDecodeError as exc:
-            raise RecordingError(f"{path}: metadata is not JSON ({exc})") from exc
+        if not isinstance(meta, dict):
+            raise RecordingError(f"{path}: metadata is not a JSON object")
     try:
-        rec = Recording(t=data["t"], q=data["q"], qd=data["qd"], tau=data["tau"], target_pos=data["target_pos"],
-                        target_quat=data["target_quat"], rate=float(data["rate"]),
-                        joint_names=tuple(str(s) for s in np.atleast_1d(data["joint_names"])), metadata=meta)
+        with reading(path, "not a valid sysid recording", RecordingError):
+            rec = Recording(t=data["t"], q=data["q"], qd=data["qd"], tau=data["tau"], target_pos=data["target_pos"],
+                            target_quat=data["target_quat"], rate=float(data["rate"]),
+                            joint_names=tuple(str(s) for s in np.atleast_1d(data["joint_names"])), metadata=meta)
     except RecordingError as exc:
-        raise RecordingError(f"{path}: {exc}") from None
+        raise RecordingError(exc if str(exc).startswith(f"{path}:") else f"{path}: {exc}") from None
     if expected_rate is not None and abs(rec.rate - expected_rate) > 1e-6 * expected_rate:
         raise RecordingError(f"{path}: recorded at {rec.rate} Hz, expected {expected_rate} Hz")
     return rec

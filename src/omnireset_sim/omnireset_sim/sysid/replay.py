@@ -90,6 +90,7 @@ class ReplayPlan:
     q0: np.ndarray  # [6]
     qd0: np.ndarray  # [6]
     t: np.ndarray  # [K+1]
+    qd_measured: np.ndarray | None = None  # [K+1,6] measured joint velocities at t_k (windowed replay)
 
 
 def plan_replay(rec: Recording, physics_dt: float) -> ReplayPlan:
@@ -105,8 +106,9 @@ def plan_replay(rec: Recording, physics_dt: float) -> ReplayPlan:
     q_meas = np.stack([np.interp(t, rec.t, rec.q[:, j]) for j in range(rec.q.shape[1])], axis=1)
     pos = torch.as_tensor(rec.target_pos[idx], dtype=torch.float64)
     rot = quat_to_matrix(torch.as_tensor(rec.target_quat[idx], dtype=torch.float64))
+    qd_meas = np.stack([np.interp(t, rec.t, rec.qd[:, j]) for j in range(rec.qd.shape[1])], axis=1)
     return ReplayPlan(num_steps=steps, target_pos=pos, target_rot=rot, q_measured=q_meas, q0=rec.q[0].copy(),
-                      qd0=rec.qd[0].copy(), t=t)
+                      qd0=rec.qd[0].copy(), t=t, qd_measured=qd_meas)
 
 
 @dataclass
@@ -180,7 +182,77 @@ class ClosedLoopReplay:
         n = len(candidates)
         if n == 0:
             raise ValueError("no candidates to replay")
-        k_steps = plan.num_steps
+        init = np.repeat(self.initial_state(plan.q0, plan.qd0)[None], n, axis=0)
+        q, qd, tau, applied, diverged = self._simulate(
+            candidates, init, plan.target_pos[None], plan.target_rot[None], plan.num_steps, record_torque)
+        quat = matrix_to_quat(plan.target_rot).numpy()
+        return ReplayResult(q=q, qd=qd, tau=tau, applied=applied, target_pos=plan.target_pos.numpy(),
+                            target_quat=quat, diverged=diverged)
+
+    def recorded_torque(self, plan: ReplayPlan, gains: OscGains | None = None) -> torch.Tensor:
+        """[K,6] the OSC torque of every physics step evaluated on the RECORDED joint state (what the
+        controller commanded, up to sensor noise): the motor-delay FIFO of a window is primed with it."""
+        if plan.qd_measured is None:
+            raise ValueError("windowed replay needs the recorded joint velocities (plan_replay sets them)")
+        k = plan.num_steps
+        osc = BatchedOsc(k, gains or self.gains, torque_limit=self.torque_limit, dtype=torch.float64,
+                         control_dt=self.physics_dt)
+        q = torch.as_tensor(plan.q_measured[:k])
+        qd = torch.as_tensor(plan.qd_measured[:k])
+        pos, rot, jac = self.kin.forward_with_jacobian(q)
+        return osc.torque(jac, qd, pos, rot, plan.target_pos, plan.target_rot)
+
+    def run_windows(self, plan: ReplayPlan, candidates: list[SysidParams], window_steps: int) -> "WindowedResult":
+        """Replay in short windows, each re-seeded from the recorded joint state at its start.
+
+        The recording's physics grid (K steps) is cut into windows of `window_steps` (the last one
+        ends at K and may overlap its neighbour); every (candidate, window) pair is one world, all
+        stepped together. A window starts from the recorded q, q̇ at its first step and its
+        motor-delay FIFO holds the torques the controller computed on the recorded states just
+        before it (`recorded_torque`), so a candidate with delay d applies exactly what the robot's
+        motors received in the window's first d steps. Errors therefore cannot accumulate beyond
+        one window: a sensitive closed loop (high gain against delay and low armature) stays
+        comparable between candidates instead of diverging on a small parameter error."""
+        n = len(candidates)
+        if n == 0:
+            raise ValueError("no candidates to replay")
+        if plan.qd_measured is None:
+            raise ValueError("windowed replay needs the recorded joint velocities (plan_replay sets them)")
+        k_total = plan.num_steps
+        w = int(min(max(1, window_steps), k_total))
+        starts = list(range(0, k_total - w + 1, w))
+        if starts[-1] + w < k_total:
+            starts.append(k_total - w)
+        starts_a = np.asarray(starts, dtype=np.int64)
+        nw = len(starts)
+        idx = starts_a[:, None] + np.arange(w)[None]  # [nw, w] global step of each local step
+        tp = plan.target_pos[torch.as_tensor(idx)]  # [nw, w, 3]
+        tr = plan.target_rot[torch.as_tensor(idx)]
+        init_w = np.stack([self.initial_state(plan.q_measured[s], plan.qd_measured[s]) for s in starts])
+        worlds = [c for c in candidates for _ in range(nw)]
+        init = np.tile(init_w, (n, 1))
+        tp = tp.repeat(n, 1, 1)
+        tr = tr.repeat(n, 1, 1, 1)
+        tau_rec = self.recorded_torque(plan)
+        dmax = max(c.delay for c in candidates)
+        # prime[m-1, world] = the recorded-state torque m steps before the window's start (0 before t_0).
+        prime = torch.zeros(max(dmax, 1), nw, 6, dtype=torch.float64)
+        for m in range(1, dmax + 1):
+            ok = starts_a - m >= 0
+            prime[m - 1, torch.as_tensor(ok)] = tau_rec[torch.as_tensor(starts_a[ok] - m)]
+        prime = prime.repeat(1, n, 1)
+        q, qd, _, _, diverged = self._simulate(worlds, init, tp, tr, w, False, prime=prime)
+        q_meas = plan.q_measured[starts_a[:, None] + np.arange(w + 1)[None]]  # [nw, w+1, 6]
+        return WindowedResult(q=q.reshape(n, nw, w + 1, 6), qd=qd.reshape(n, nw, w + 1, 6),
+                              q_measured=q_meas, starts=starts_a, diverged=diverged.reshape(n, nw))
+
+    def _simulate(self, candidates, init_states, target_pos, target_rot, k_steps: int, record_torque: bool,
+                  prime: torch.Tensor | None = None):
+        """Step len(candidates) worlds k_steps physics steps from `init_states` [n, nstate].
+        target_pos [1|n, K, 3] / target_rot [1|n, K, 3, 3]: the target held during each step.
+        prime [P, n, 6] (optional): the torques commanded 1..P steps before step 0 (the delay FIFO's
+        content at the start); without it the FIFO starts empty (zero torque)."""
+        n = len(candidates)
         models = [self.model_for(p) for p in candidates]
         delays = np.array([p.delay for p in candidates], dtype=np.int64)
         fifo_len = int(delays.max()) + 1
@@ -189,7 +261,7 @@ class ClosedLoopReplay:
         osc = BatchedOsc(n, self.gains, torque_limit=self.torque_limit, dtype=torch.float64,
                          control_dt=self.physics_dt)
 
-        state3 = np.repeat(self.initial_state(plan.q0, plan.qd0)[None, None, :], n, axis=0)
+        state3 = np.ascontiguousarray(np.asarray(init_states, dtype=np.float64)[:, None, :]).copy()
         state = state3[:, 0, :]
         control3 = np.zeros((n, 1, self.ncontrol))
         ctrl = control3[:, 0, :]
@@ -198,6 +270,12 @@ class ClosedLoopReplay:
         qvel_cols = torch.as_tensor(1 + self.model.nq + self._arm_dof)
 
         fifo = torch.zeros(fifo_len, n, 6, dtype=torch.float64)
+        primed = torch.zeros(n, dtype=torch.int64)
+        if prime is not None:
+            depth = min(int(prime.shape[0]), fifo_len - 1)
+            for m in range(1, depth + 1):
+                fifo[(-m) % fifo_len] = prime[m - 1]
+            primed[:] = depth
         rows = torch.arange(n)
         delays_t = torch.as_tensor(delays)
         q_out = np.zeros((n, k_steps + 1, 6))
@@ -207,18 +285,24 @@ class ClosedLoopReplay:
         q_out[:, 0] = state[:, 1 + self._arm_qpos]
         qd_out[:, 0] = state[:, 1 + self.model.nq + self._arm_dof]
         diverged = np.zeros(n, dtype=bool)
-        expected_time = float(state[0, 0])
+        expected_time = state[:, 0].copy()
+        per_world_targets = target_pos.shape[0] > 1
         # One contiguous chunk of worlds per thread: the per-step work is small, so fewer hand-offs win.
         chunk = max(1, -(-n // max(1, self.nthread)))
         for k in range(k_steps):
             q = t_state[:, qpos_cols]
             qd = t_state[:, qvel_cols]
             pos, rot, jac = self.kin.forward_with_jacobian(q)
-            tau = osc.torque(jac, qd, pos, rot, plan.target_pos[k].expand(n, 3), plan.target_rot[k].expand(n, 3, 3))
+            if per_world_targets:
+                tp, tr = target_pos[:, k], target_rot[:, k]
+            else:
+                tp, tr = target_pos[0, k].expand(n, 3), target_rot[0, k].expand(n, 3, 3)
+            tau = osc.torque(jac, qd, pos, rot, tp, tr)
             fifo[k % fifo_len] = tau
-            # Candidate i applies the torque computed delays[i] steps ago (zero before the first one).
+            # World i applies the torque computed delays[i] steps ago (primed history before step 0,
+            # zero before the first command).
             src = (k - delays_t) % fifo_len
-            delayed = torch.where((k - delays_t >= 0)[:, None], fifo[src, rows], torch.zeros_like(tau))
+            delayed = torch.where((k - delays_t >= -primed)[:, None], fifo[src, rows], torch.zeros_like(tau))
             applied = delayed + dynamic_friction_torque(qd, static, ratio, self.stribeck_velocity)
             ctrl[:, self._arm_act] = applied.numpy()
             self._rollout.rollout(models, self._datas, state, control3, control_spec=CONTROL_SPEC, skip_checks=True,
@@ -231,9 +315,34 @@ class ClosedLoopReplay:
             if record_torque:
                 tau_out[:, k] = tau.numpy()
                 applied_out[:, k] = applied.numpy()
-        quat = matrix_to_quat(plan.target_rot).numpy()
-        return ReplayResult(q=q_out, qd=qd_out, tau=tau_out, applied=applied_out,
-                            target_pos=plan.target_pos.numpy(), target_quat=quat, diverged=diverged)
+        return q_out, qd_out, tau_out, applied_out, diverged
+
+
+@dataclass
+class WindowedResult:
+    """Replay in windows: q [N, W, w+1, 6] simulated per candidate and window (step 0 = the recorded
+    seed), q_measured [W, w+1, 6], window start steps [W], diverged [N, W]."""
+
+    q: np.ndarray
+    qd: np.ndarray
+    q_measured: np.ndarray
+    starts: np.ndarray
+    diverged: np.ndarray
+
+    def loss(self) -> np.ndarray:
+        """[N] mean squared joint error over every window's steps 1..w (rad^2), DIVERGED_LOSS if any
+        window of the candidate blew up."""
+        err = self.q[:, :, 1:] - self.q_measured[None, :, 1:]
+        loss = (err**2).mean(axis=(1, 2, 3))
+        bad = self.diverged.any(axis=1) | ~np.isfinite(loss)
+        return np.minimum(np.where(bad, DIVERGED_LOSS, loss), DIVERGED_LOSS)
+
+    def rmse_deg(self) -> np.ndarray:
+        """[N,6] per-joint RMSE (deg) over all windows (NaN for a candidate with a diverged window)."""
+        err = self.q[:, :, 1:] - self.q_measured[None, :, 1:]
+        rmse = np.degrees(np.sqrt((err**2).mean(axis=(1, 2))))
+        rmse[self.diverged.any(axis=1)] = np.nan
+        return rmse
 
 
 def tracking_loss(result: ReplayResult, plan: ReplayPlan, joint_weights=None) -> np.ndarray:
@@ -293,5 +402,6 @@ def simulate_recording(replay: ClosedLoopReplay, targets, q0, params: SysidParam
                      target_quat=targets.target_quat[idx], rate=1.0 / dt, metadata=meta)
 
 
-__all__ = ["DIVERGED_LOSS", "ClosedLoopReplay", "ReplayPlan", "ReplayResult", "SensorNoise", "build_sysid_xml",
+__all__ = ["DIVERGED_LOSS", "ClosedLoopReplay", "ReplayPlan", "ReplayResult", "SensorNoise", "WindowedResult",
+           "build_sysid_xml",
            "per_joint_rmse_deg", "plan_replay", "simulate_recording", "tracking_loss"]

@@ -14,13 +14,23 @@ controller's commanded torque from OscControllerState, held between its 50 Hz me
 streamed targets, resampled onto a uniform grid at `record_rate`. Raw gaps longer than
 `max_gap_samples` samples (lost messages) abort the recording instead of being interpolated over.
 
-Pure-Python cores (`ChirpStreamer`, `RecordingAssembler`) carry the logic; the node wires them.
+Safety (safety.py): every joint sample of the chirp goes through a `SafetyMonitor` (joint speed
+and torque against the limits, TCP workspace, oscillation). On a trip the node stops the chirp and
+streams a hold -- the TCP pose measured at the trip, the controller core's own hold -- for
+`safety.hold_time` seconds, then `record_chirp` raises `SafetyStop` with the one-line reason; the
+CLI writes what was recorded as `<out>.aborted.npz` (metadata `aborted`, which `fit` refuses) and
+exits 3. Any other failure while the chirp runs (lost messages, timeout, Ctrl-C) also commands the
+hold before the error propagates.
+
+Pure-Python cores (`ChirpStreamer`, `RecordingAssembler`, `SafetyMonitor`) carry the logic; the node
+wires them.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +40,7 @@ from omnireset_control.rotations import matrix_to_axis_angle, quat_to_matrix
 
 from .chirp import ChirpTargets
 from .recording import Recording, RecordingError, git_revision
+from .safety import SafetyConfig, SafetyMonitor, SafetyStop, SafetyTrip, aborted_metadata, default_velocity_limits
 
 COMMAND_TOPIC = "/omnireset/command"  # omnireset_bringup.graph.TOPICS["command"]
 JOINT_STATES_TOPIC = "/joint_states"
@@ -66,6 +77,17 @@ class ChirpStreamer:
         dpos = torch.as_tensor(self.targets.target_pos[i])[None] - pos
         drot = matrix_to_axis_angle(self._rot[i][None] @ rot.transpose(-1, -2))
         return torch.cat((dpos, drot), dim=-1)[0].numpy(), i
+
+
+def hold_command(hold_pos, hold_rot, pos, rot) -> np.ndarray:
+    """Unit-scale action [6] that commands the absolute pose (hold_pos, hold_rot) from the measured
+    TCP pose (pos, rot): the hold target, streamed the same way as the chirp's targets."""
+    hold_pos = torch.as_tensor(np.asarray(hold_pos, dtype=np.float64)).reshape(1, 3)
+    hold_rot = torch.as_tensor(np.asarray(hold_rot, dtype=np.float64)).reshape(1, 3, 3)
+    pos = torch.as_tensor(np.asarray(pos, dtype=np.float64)).reshape(1, 3)
+    rot = torch.as_tensor(np.asarray(rot, dtype=np.float64)).reshape(1, 3, 3)
+    drot = matrix_to_axis_angle(hold_rot @ rot.transpose(-1, -2))
+    return torch.cat((hold_pos - pos, drot), dim=-1)[0].numpy()
 
 
 class RecordingAssembler:
@@ -155,9 +177,11 @@ def _stamp(msg_stamp) -> float:
 def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: float = float(CONTROLLER_RATE_HZ),
                        command_topic: str = COMMAND_TOPIC, joint_states_topic: str = JOINT_STATES_TOPIC,
                        controller_state_topic: str = CONTROLLER_STATE_TOPIC, stream_rate: float | None = None,
-                       use_sim_time: bool = False):
+                       use_sim_time: bool = False, safety: SafetyConfig | None = None, velocity_limits=None):
     """An rclpy node that streams `targets` once started (`node.start()`) and fills an assembler.
-    ``use_sim_time``: follow /clock (the sim node stamps its joint states in sim time)."""
+    ``use_sim_time``: follow /clock (the sim node stamps its joint states in sim time).
+    ``safety`` / ``velocity_limits``: the monitor's thresholds (default SafetyConfig(), the UR7e's
+    joint speed limits)."""
     from rclpy.parameter import Parameter
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -178,6 +202,12 @@ def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: fl
             self.finished = False
             self.error: str | None = None
             self.sent = 0
+            self.monitor = SafetyMonitor(safety or SafetyConfig(), velocity_limits)
+            self.trip: SafetyTrip | None = None
+            self.hold_pose: tuple[np.ndarray, np.ndarray] | None = None
+            self.hold_until: float | None = None
+            self.hold_sent = 0
+            self.latest_torque: np.ndarray | None = None
             self.pub = self.create_publisher(PoseDelta, command_topic, QoSProfile(depth=10))
             # Best effort like the drivers, but a deep queue: a busy recorder must not drop samples.
             deep = QoSProfile(depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -194,25 +224,68 @@ def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: fl
             except RecordingError as exc:
                 self.error = str(exc)
                 return
-            if self.started_at is not None and not self.finished:
+            if self.started_at is not None and not self.finished and self.trip is None:
                 try:
-                    self.assembler.add_joint_state(_stamp(msg.header.stamp), msg.name, msg.position, msg.velocity,
-                                                   msg.effort)
+                    stamp = _stamp(msg.header.stamp)
+                    self.assembler.add_joint_state(stamp, msg.name, msg.position, msg.velocity, msg.effort)
                 except RecordingError as exc:
                     self.error = str(exc)
+                    return
+                _, q, qd, effort = self.assembler.joints[-1]
+                tau = effort if effort is not None else self.latest_torque
+                tcp, _ = self.kin.forward(torch.as_tensor(q)[None])
+                trip = self.monitor.update(stamp, q, qd, tau, tcp[0].numpy())
+                if trip is not None:
+                    self.stop_to_hold(trip)
 
         def _on_state(self, msg) -> None:
             if self.started_at is not None and not self.finished and len(msg.torque):
                 try:
                     self.assembler.add_controller_torque(_stamp(msg.header.stamp), msg.joint_names, msg.torque)
+                    self.latest_torque = self.assembler.torques[-1][1]
                 except RecordingError as exc:
                     self.error = str(exc)
+
+        def stop_to_hold(self, trip: SafetyTrip) -> None:
+            """Stop the chirp: from now on stream the TCP pose measured now, for hold_time seconds."""
+            if self.trip is not None:
+                return
+            self.trip = trip
+            self.get_logger().error(trip.message)
+            self.command_hold()
+            self.hold_until = self.now() + self.monitor.config.hold_time
+
+        def command_hold(self) -> None:
+            """Publish the hold (the pose measured at the first call; nothing if no joint state yet)."""
+            if self.latest_q is None:
+                return
+            pos, rot = self.kin.forward(torch.as_tensor(self.latest_q)[None])
+            if self.hold_pose is None:
+                self.hold_pose = (pos[0].numpy(), rot[0].numpy())
+            self._publish(hold_command(*self.hold_pose, pos[0].numpy(), rot[0].numpy()))
+            self.hold_sent += 1
+
+        def _publish(self, action) -> None:
+            msg = PoseDelta()
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.header.frame_id = BASE_FRAME
+            msg.action = [float(a) for a in action]
+            msg.scale = [1.0] * 6
+            msg.gripper = PoseDelta.GRIPPER_CLOSE
+            msg.step_id = self.sent
+            self.pub.publish(msg)
+            self.sent += 1
 
         def start(self) -> None:
             self.started_at = self.now()
 
         def _tick(self) -> None:
             if self.started_at is None or self.finished or self.latest_q is None:
+                return
+            if self.trip is not None:
+                self.command_hold()
+                if self.now() >= self.hold_until:
+                    self.finished = True
                 return
             elapsed = self.now() - self.started_at
             if elapsed > self.streamer.duration:
@@ -236,7 +309,9 @@ def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: fl
 
 
 def record_chirp(node, timeout: float, executor=None) -> None:
-    """Spin `node` until the joint states arrive, then stream the chirp to the end (or raise)."""
+    """Spin `node` until the joint states arrive, then stream the chirp to the end (or raise).
+    A safety trip ends in `SafetyStop` after the hold; any other failure once the chirp has started
+    commands the hold first, then propagates."""
     import rclpy
 
     deadline = time.monotonic() + timeout
@@ -247,13 +322,22 @@ def record_chirp(node, timeout: float, executor=None) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"no joint states within {timeout} s")
     node.start()
-    end = time.monotonic() + node.streamer.duration + timeout
-    while not node.finished:
-        rclpy.spin_once(node, timeout_sec=0.01) if executor is None else executor.spin_once(timeout_sec=0.01)
-        if node.error:
-            raise RecordingError(node.error)
-        if time.monotonic() > end:
-            raise TimeoutError("chirp did not finish in time (is the clock running?)")
+    end = time.monotonic() + node.streamer.duration + node.monitor.config.hold_time + timeout
+    try:
+        while not node.finished:
+            rclpy.spin_once(node, timeout_sec=0.01) if executor is None else executor.spin_once(timeout_sec=0.01)
+            if node.error:
+                raise RecordingError(node.error)
+            if time.monotonic() > end:
+                raise TimeoutError("chirp did not finish in time (is the clock running?)")
+    except BaseException:
+        try:
+            node.command_hold()
+        except Exception:  # noqa: BLE001 -- the original failure is the one to report
+            pass
+        raise
+    if node.trip is not None:
+        raise SafetyStop(node.trip)
 
 
 def main(args) -> int:
@@ -286,18 +370,46 @@ def main(args) -> int:
         # The robot streams joint states at the controller rate (500 Hz); the sim node at its physics
         # rate (120 Hz): record on that grid so a gap means lost messages, not the source's rate.
         record_rate = cfg.chirp.rate if args.source == "real" else 1.0 / PHYSICS_DT
-        node = make_recorder_node(targets, params, record_rate=record_rate, stream_rate=args.rate, **topics)
+        node = make_recorder_node(targets, params, record_rate=record_rate, stream_rate=args.rate, safety=cfg.safety,
+                                  velocity_limits=default_velocity_limits(cfg.robot), **topics)
         print(f"streaming a {targets.t[-1]:.1f} s chirp from q={np.round(q_now, 3).tolist()} ...")
-        record_chirp(node, args.settle_timeout)
-        rec = node.assembler.build(record_rate, {"robot": cfg.robot, "source": args.source,
-                                                    "calibration": cfg.calibration, "start_joints": q_now.tolist(),
-                                                    "targets_sent": node.sent})
+        meta = {"robot": cfg.robot, "source": args.source, "calibration": cfg.calibration,
+                "start_joints": q_now.tolist()}
+        try:
+            record_chirp(node, args.settle_timeout)
+        except SafetyStop as stop:
+            save_aborted(node, record_rate, {**meta, "targets_sent": node.sent}, args.out)
+            raise stop
+        except TimeoutError as exc:
+            raise SafetyStop(SafetyTrip("failure", 0.0, f"recording failed ({exc}); the hold was commanded")) from None
+        rec = node.assembler.build(record_rate, {**meta, "targets_sent": node.sent,
+                                                 "safety": node.monitor.summary()})
         node.destroy_node()
     finally:
         rclpy.try_shutdown()
     rec.save(args.out)
     print(f"wrote {args.out}: {rec.num_samples} samples at {rec.rate} Hz")
     return 0
+
+
+def aborted_path(out) -> Path:
+    """Where a stopped recording goes: rec.npz -> rec.aborted.npz (never the requested name)."""
+    out = Path(out)
+    return out.with_name(out.stem + ".aborted" + (out.suffix or ".npz"))
+
+
+def save_aborted(node, record_rate: float, metadata: dict, out) -> Path | None:
+    """Write what was recorded before the trip, marked aborted (for diagnosis; `fit` refuses it)."""
+    path = aborted_path(out)
+    try:
+        rec = node.assembler.build(record_rate, {**metadata, **aborted_metadata(node.trip),
+                                                 "safety": node.monitor.summary()})
+    except RecordingError as exc:
+        print(f"no aborted recording written ({exc})")
+        return None
+    rec.save(path)
+    print(f"wrote {path} (aborted: {rec.num_samples} samples; fit refuses it)")
+    return path
 
 
 def _home(params, q):
@@ -309,4 +421,4 @@ def _home(params, q):
 
 
 __all__ = ["COMMAND_TOPIC", "CONTROLLER_STATE_TOPIC", "ChirpStreamer", "JOINT_STATES_TOPIC", "RecordingAssembler",
-           "make_recorder_node", "record_chirp"]
+           "aborted_path", "hold_command", "make_recorder_node", "record_chirp", "save_aborted"]

@@ -1,8 +1,12 @@
 """Drawer insertion (FurnitureBench): push a drawer into its box (2 mm clearance per side)."""
 
-from ..spec import QUAT_IDENTITY, Geom, ObjectSpec, TaskSpec
+from ..spec import QUAT_IDENTITY, TIGHT_FIT_ORIENTATION, TIGHT_FIT_POSITION, Geom, ObjectSpec, TaskSpec
 
 W = 0.004  # cabinet wall half thickness
+# Success: released value unknown (not in the code; the drawer box's metadata is unreachable), so the
+# released docs' rule: TIGHT fit -- the tray slides in with 2 mm per side, like the peg / leg class.
+SUCCESS_POSITION = TIGHT_FIT_POSITION  # m
+SUCCESS_ORIENTATION = TIGHT_FIT_ORIENTATION  # rad
 _box_rgba = (0.55, 0.4, 0.3, 1.0)
 # Cabinet: open at -x (towards the robot), origin at the bottom centre on the table.
 # Interior: x [-0.069, 0.069], y [-0.072, 0.072], z [0.008, 0.072].
@@ -34,8 +38,8 @@ SPEC = TaskSpec(
     receptive_height=0.0,
     goal_pos=(-0.004, 0.0, 0.008 + 0.025),
     goal_quat=QUAT_IDENTITY,
-    success_position_threshold=0.01,
-    success_orientation_threshold=0.05,
+    success_position_threshold=SUCCESS_POSITION,
+    success_orientation_threshold=SUCCESS_ORIENTATION,
     receptive_nominal_xy=(0.1, -0.3),
     ignored_axes=("z",),
     min_reset_separation=0.2,

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One GPU check in <= 12 minutes (written for a GPU machine; not run on the CPU-only dev machine):
+#  1. env-steps/s of MuJoCo Warp at N = 1024 / 4096 / 16384, with and without graph capture
+#     (bench/bench_engines.py, ~3 min);
+#  2. PPO on peg insertion Easy for 8 minutes at 16384 envs on the GPU, then success per reset
+#     type from the run's metrics (rl/train.py --engine mujoco_warp --device cuda:0).
+# Usage: bench/gpu_check.sh [RESET_DATASET.npz]   (default data/resets/peg_insertion/easy.npz if it
+#        exists; without one the env's reaching resets are the only reset type)
+# Env: DEVICE (cuda:0), OUT (runs/gpu_check), TRAIN_S (480), SIZES ("1024 4096 16384").
+# Prerequisite: `make setup` with a CUDA build of torch (or pip install torch==2.13.0 from the CUDA
+# index into .venv) and the pinned mujoco-warp/warp-lang; `source env.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEVICE="${DEVICE:-cuda:0}"
+OUT="${OUT:-runs/gpu_check}"
+TRAIN_S="${TRAIN_S:-480}"
+SIZES="${SIZES:-1024 4096 16384}"
+RESETS="${1:-data/resets/peg_insertion/easy.npz}"
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python - <<'PY'
+import torch, warp, mujoco, mujoco_warp  # noqa: F401
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "warp", warp.__version__, "mujoco", mujoco.__version__)
+PY
+
+echo "== 1. env-steps/s (graph vs no graph) =="
+# shellcheck disable=SC2086
+timeout 240 python bench/bench_engines.py --device "$DEVICE" --sizes $SIZES \
+  --engines mujoco_warp mujoco_warp_ng --steps 10 --repeats 2 --json "$OUT/bench_engines.json" || echo "bench: exit $?"
+
+echo "== 2. train peg insertion Easy, 16384 envs, ${TRAIN_S} s =="
+resets=()
+if [ -f "$RESETS" ]; then resets=(--resets "$RESETS"); else echo "no reset dataset at $RESETS: reaching resets only"; fi
+timeout $((TRAIN_S + 150)) python -m omnireset_sim.rl.train --engine mujoco_warp --device "$DEVICE" \
+  --task peg_insertion --variant easy --num-envs 16384 --max-time-s "$TRAIN_S" --print-every 10 \
+  --run-dir "$OUT/train" "${resets[@]}" || echo "train: exit $?"
+
+echo "== success per reset type (last logged iteration) =="
+python - "$OUT/train/metrics.jsonl" <<'PY'
+import json, sys
+from pathlib import Path
+path = Path(sys.argv[1])
+rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+if not rows:
+    sys.exit(f"no metrics at {path}")
+last = rows[-1]
+flat = {}
+def walk(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            walk(v, f"{prefix}{k}/")
+        else:
+            flat[f"{prefix}{k}"] = v
+walk(last)
+for k in sorted(flat):
+    if "Success" in k or k.endswith(("iteration", "fps", "env_steps_per_s")):
+        print(f"{k:50s} {flat[k]}")
+PY

@@ -1,0 +1,177 @@
+"""The privileged scripted oracle of every task, built from its TaskSpec and exported in the policy format.
+
+The controller itself is task-agnostic (``omnireset_policy.oracle_policy.OraclePolicy``: reach,
+grasp, lift, transport, align, insert, with the phase read from the observation). What a task adds
+is here: where a top-down grasp holds its target object (TCP position in the object frame and the
+finger closing axes that fit the 85 mm stroke), the object's symmetry about its goal z axis, and
+the direction the object comes into its goal from (in the receptive object's frame).
+
+    python -m omnireset_sim.oracle --task peg_insertion --out exported/oracle_peg
+    python -m omnireset_sim.rl.evaluate exported/oracle_peg --by-reset-type --resets data/resets/peg_insertion/easy.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from omnireset_control.constants import TRAIN_ACTION_SCALE, TRAIN_GAINS
+from omnireset_control.rotations import quat_to_matrix
+from omnireset_policy.exported_policy import make_metadata, save_exported_policy
+from omnireset_policy.oracle_policy import OraclePolicy
+
+from .tasks import get_task
+
+X, Y, Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class OracleTaskCfg:
+    """Task knowledge of the oracle. Frames: ``grasp_tcp_pos`` and ``closing_axes`` in the target
+    object's frame (the TCP's approach axis is the world's down direction with the object at rest);
+    ``approach_axis`` in the receptive object's frame, pointing from the goal towards where the object
+    comes in from."""
+
+    grasp_tcp_pos: tuple[float, float, float]
+    closing_axes: tuple[tuple[float, float, float], ...]
+    goal_symmetry: int  # n-fold about the goal z axis; 0 = any yaw fits
+    approach_axis: tuple[float, float, float]
+    hold_radius: float  # m: the object's origin within this of the TCP counts as in the hand
+    standoff: float = 0.04  # m before the goal along the approach axis
+    # A held grasp whose TCP sits less than this far (m) from the object origin along its insertion
+    # axis cannot seat the object (the pads meet the receptive object): the oracle puts the object
+    # down upright and grasps it again.
+    min_insert_grasp_height: float = -1e9
+    # Top-down grasps of every face of a box-shaped target (it may lie on any of them): what the
+    # oracle uses on an object that is not in its resting orientation, to put it down upright.
+    recovery_faces: bool = False
+
+
+# The 2F-85 pads reach 20 mm either side of the TCP along its approach axis (assets/gripper.PAD_HALF):
+# every grasp height keeps the pad's far edge above the table, and, for peg and leg, above the
+# receptive object once the target is seated.
+ORACLE_TASKS: dict[str, OracleTaskCfg] = {
+    # Peg (80 mm) in a 40.64 mm block: the pads hold the top 30 mm and clear the block by 9 mm when seated.
+    "peg_insertion": OracleTaskCfg((0.0, 0.0, 0.03), (X, Y), 4, Z, 0.06,
+                                   min_insert_grasp_height=0.025, recovery_faces=True),
+    # Leg lying on a side face (local y up, pin along +z): held 35 mm from the centre, away from the pin.
+    "leg_twisting": OracleTaskCfg((0.0, 0.012, -0.035), (X,), 0, Z, 0.08),
+    # Drawer: the front panel and the tray wall behind it, 13 mm together; slid in along +x.
+    "drawer_insertion": OracleTaskCfg((-0.0665, 0.0, 0.015), (X,), 1, (-1.0, 0.0, 0.0), 0.09, standoff=0.15),
+    "cube_stacking": OracleTaskCfg((0.0, 0.0, 0.005), (X, Y), 0, Z, 0.05, recovery_faces=True),
+    "wall_slide": OracleTaskCfg((0.0, 0.008, 0.03), (X,), 2, Z, 0.07),
+    "cupcake_on_plate": OracleTaskCfg((0.0, 0.0, 0.02), (X, Y), 0, Z, 0.05),
+}
+
+
+class UnknownOracleTask(ValueError):
+    pass
+
+
+def oracle_task_cfg(task: str) -> OracleTaskCfg:
+    if task not in ORACLE_TASKS:
+        raise UnknownOracleTask(f"the oracle does not know task {task!r}; it knows {sorted(ORACLE_TASKS)}")
+    return ORACLE_TASKS[task]
+
+
+def grasp_candidates(task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """[K,3] TCP positions and [K,3,3] TCP rotations in the target object's frame: for each closing
+    axis both finger orders (the gripper is symmetric), the TCP z axis pointing down at rest."""
+    spec, cfg = get_task(task), oracle_task_cfg(task)
+    rest = quat_to_matrix(torch.tensor([spec.target_rest_quat], dtype=torch.float64))[0]
+    z = rest.T @ torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64)
+    rots = []
+    for axis in cfg.closing_axes:
+        y = torch.tensor(axis, dtype=torch.float64)
+        if abs(float(y @ z)) > 1e-9:
+            raise ValueError(f"{task}: closing axis {axis} is not horizontal at rest")
+        for sign in (1.0, -1.0):
+            ys = sign * y
+            rots.append(torch.stack((torch.cross(ys, z, dim=0), ys, z), dim=1))
+    rot = torch.stack(rots)
+    pos = torch.tensor(cfg.grasp_tcp_pos, dtype=torch.float64).expand(len(rots), 3).clone()
+    return pos, rot
+
+
+# Finger geometry (assets/gripper.py): the pads reach PAD_HALF[2] either side of the TCP along its
+# approach axis; a face grasp keeps this much of them above the table.
+PAD_REACH = 0.02
+PAD_TABLE_MARGIN = 0.003
+FACE_GRASP_DEPTH = 0.01  # m of the object's top below the TCP
+MAX_GRASP_WIDTH = 0.075  # m: the 85 mm stroke less a margin
+
+
+def face_grasps(task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """[K,3], [K,3,3]: a top-down grasp of each face of a single centred box target, closing across
+    each other axis that fits the stroke; the TCP ``FACE_GRASP_DEPTH`` below the face, raised so the
+    pads clear the table."""
+    spec = get_task(task)
+    geoms = spec.target.geoms
+    if len(geoms) != 1 or geoms[0].type != "box" or any(geoms[0].pos):
+        raise ValueError(f"{task}: recovery face grasps need a single centred box target")
+    half = torch.tensor(geoms[0].size, dtype=torch.float64)
+    eye = torch.eye(3, dtype=torch.float64)
+    pos, rots = [], []
+    for axis in range(3):
+        for sign in (1.0, -1.0):
+            up = sign * eye[axis]
+            offset = max(float(half[axis]) - FACE_GRASP_DEPTH, PAD_REACH + PAD_TABLE_MARGIN - float(half[axis]))
+            for other in range(3):
+                if other == axis or 2 * float(half[other]) > MAX_GRASP_WIDTH:
+                    continue
+                for s in (1.0, -1.0):
+                    y, z = s * eye[other], -up
+                    rots.append(torch.stack((torch.cross(y, z, dim=0), y, z), dim=1))
+                    pos.append(up * offset)
+    return torch.stack(pos), torch.stack(rots)
+
+
+def build_oracle(task: str, action_scale=TRAIN_ACTION_SCALE) -> OraclePolicy:
+    cfg = oracle_task_cfg(task)
+    spec = get_task(task)
+    grasp_pos, grasp_rot = grasp_candidates(task)
+    goal_rot = quat_to_matrix(torch.tensor([spec.goal_quat], dtype=torch.float64))[0]
+    rest = quat_to_matrix(torch.tensor([spec.target_rest_quat], dtype=torch.float64))[0]
+    rest_up = rest.T @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)  # object axis that is up at rest
+    recovery = face_grasps(task) if cfg.recovery_faces else None
+    return OraclePolicy(action_scale=action_scale, goal_pos=spec.goal_pos, goal_rot=goal_rot.tolist(),
+                        goal_symmetry=cfg.goal_symmetry, approach_axis=cfg.approach_axis,
+                        grasp_pos=grasp_pos.tolist(), grasp_rot=grasp_rot.tolist(), hold_radius=cfg.hold_radius,
+                        standoff=cfg.standoff, min_insert_grasp_height=cfg.min_insert_grasp_height,
+                        rest_up=rest_up.tolist(), rest_height=spec.target_rest_height,
+                        recovery_pos=None if recovery is None else recovery[0].tolist(),
+                        recovery_rot=None if recovery is None else recovery[1].tolist())
+
+
+def export_oracle(task: str, out_dir, variant: str = "easy", robot: str = "ur7e", overwrite: bool = False):
+    module = build_oracle(task)
+    get_task(task).variant(variant)
+    metadata = make_metadata(kind="state", task=task, variant=variant, robot=robot, action_scale=TRAIN_ACTION_SCALE,
+                             gains_kp=TRAIN_GAINS.kp, gains_zeta=TRAIN_GAINS.zeta, seed=None,
+                             made_by="omnireset_sim.oracle")
+    metadata["policy_type"] = "oracle"
+    return save_exported_policy(module, metadata, out_dir, overwrite=overwrite)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="oracle", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--variant", default="easy", help="the variant written into the metadata")
+    parser.add_argument("--robot", default="ur7e")
+    parser.add_argument("--out", required=True, help="directory to write (atomically)")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        path = export_oracle(args.task, args.out, args.variant, args.robot, args.overwrite)
+    except (ValueError, FileExistsError, OSError) as exc:
+        print(f"oracle: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
