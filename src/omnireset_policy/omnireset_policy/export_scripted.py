@@ -22,16 +22,9 @@ from torch import nn
 
 from omnireset_control.constants import TRAIN_ACTION_SCALE, TRAIN_GAINS
 from omnireset_policy import observation_layout as layout
+from omnireset_policy.observation_layout import term_offset
 from omnireset_policy.exported_policy import make_metadata, save_exported_policy
 
-
-def term_offset(name: str) -> int:
-    offset = 0
-    for term, dim in layout.POLICY_TERMS:
-        if term == name:
-            return offset
-        offset += dim
-    raise KeyError(f"observation layout has no term {name!r}")
 
 
 class ScriptedReachPolicy(nn.Module):

@@ -57,6 +57,16 @@ TERM_FRAMES = {
     "last_action": "policy units",
 }
 FRAME_DIM = sum(dim for _, dim in POLICY_TERMS)
+
+
+def term_offset(name: str) -> int:
+    """Where term ``name`` starts inside one frame."""
+    offset = 0
+    for term, dim in POLICY_TERMS:
+        if term == name:
+            return offset
+        offset += dim
+    raise KeyError(f"observation layout has no term {name!r}")
 POLICY_OBS_DIM = FRAME_DIM * HISTORY_LENGTH
 
 

@@ -33,15 +33,8 @@ import torch
 from torch import nn
 
 from omnireset_policy import observation_layout as layout
+from omnireset_policy.observation_layout import term_offset
 
-
-def term_offset(name: str) -> int:
-    offset = 0
-    for term, dim in layout.POLICY_TERMS:
-        if term == name:
-            return offset
-        offset += dim
-    raise KeyError(f"observation layout has no term {name!r}")
 
 
 def _rot_from_columns(cols: torch.Tensor) -> torch.Tensor:

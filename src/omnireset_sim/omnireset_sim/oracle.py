@@ -54,9 +54,11 @@ class OracleTaskCfg:
 # every grasp height keeps the pad's far edge above the table, and, for peg and leg, above the
 # receptive object once the target is seated.
 ORACLE_TASKS: dict[str, OracleTaskCfg] = {
-    # Peg (80 mm) in a 40.64 mm block: the pads hold the top 30 mm and clear the block by 9 mm when seated.
-    "peg_insertion": OracleTaskCfg((0.0, 0.0, 0.03), (X, Y), 4, Z, 0.06,
-                                   min_insert_grasp_height=0.025, recovery_faces=True),
+    # Peg (80 mm) in a 40.64 mm block: the pads hold the top 26 mm and clear the block by 13 mm when
+    # seated; a grasp down to 24 mm above the peg's centre (pads 3.4 mm above the block) still seats it,
+    # which leaves the 6 mm close distance either side of the aim.
+    "peg_insertion": OracleTaskCfg((0.0, 0.0, 0.034), (X, Y), 4, Z, 0.06,
+                                   min_insert_grasp_height=0.024, recovery_faces=True),
     # Leg lying on a side face (local y up, pin along +z): held 35 mm from the centre, away from the pin.
     "leg_twisting": OracleTaskCfg((0.0, 0.012, -0.035), (X,), 0, Z, 0.08),
     # Drawer: the front panel and the tray wall behind it, 13 mm together; slid in along +x.

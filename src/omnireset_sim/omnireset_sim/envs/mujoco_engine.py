@@ -337,9 +337,7 @@ class MujocoEngine:
     # ---- rendering -----------------------------------------------------------------------------
     def render(self, env_id: int, camera: str, width: int = 224, height: int = 224) -> np.ndarray:
         """RGB uint8 [height, width, 3] of world `env_id` from a named camera (MUJOCO_GL=egl/osmesa)."""
-        if camera not in {self.model.camera(i).name for i in range(self.model.ncam)}:
-            valid = [self.model.camera(i).name for i in range(self.model.ncam)]
-            raise ValueError(f"unknown camera {camera!r}; valid: {valid}")
+        check_camera(self.model, camera)
         m = self.models[env_id]
         if self._render_data is None:
             self._render_data = mujoco.MjData(self.model)
@@ -348,15 +346,28 @@ class MujocoEngine:
         d.mocap_pos[0] = self._mocap_pos[env_id]
         d.mocap_quat[0] = self._mocap_quat[env_id]
         mujoco.mj_forward(m, d)
-        key = (width, height)
-        if key not in self._renderers:
-            self._renderers[key] = mujoco.Renderer(self.model, height=height, width=width)
-        renderer = self._renderers[key]
-        renderer.update_scene(d, camera=camera)
-        return renderer.render().copy()
+        return render_data(self.model, d, self._renderers, camera, width, height)
 
     def close(self) -> None:
         for r in self._renderers.values():
             r.close()
         self._renderers.clear()
         self._rollout.close() if hasattr(self._rollout, "close") else None
+
+
+def check_camera(model: mujoco.MjModel, camera: str) -> None:
+    names = [model.camera(i).name for i in range(model.ncam)]
+    if camera not in names:
+        raise ValueError(f"unknown camera {camera!r}; valid: {names}")
+
+
+def render_data(model: mujoco.MjModel, data: mujoco.MjData, renderers: dict, camera: str, width: int,
+                height: int) -> np.ndarray:
+    """Render an already forwarded MjData from a named camera, one cached Renderer per image size
+    (shared by every engine that renders through MuJoCo's OpenGL renderer)."""
+    key = (width, height)
+    if key not in renderers:
+        renderers[key] = mujoco.Renderer(model, height=height, width=width)
+    renderer = renderers[key]
+    renderer.update_scene(data, camera=camera)
+    return renderer.render().copy()

@@ -406,9 +406,9 @@ class MujocoWarpEngine:
 
     # ---- rendering (MuJoCo's OpenGL renderer on a host copy of the world) ----------------------
     def render(self, env_id: int, camera: str, width: int = 224, height: int = 224) -> np.ndarray:
-        if camera not in {self.model.camera(i).name for i in range(self.model.ncam)}:
-            valid = [self.model.camera(i).name for i in range(self.model.ncam)]
-            raise ValueError(f"unknown camera {camera!r}; valid: {valid}")
+        from .mujoco_engine import check_camera, render_data
+
+        check_camera(self.model, camera)
         if self._render_data is None:
             self._render_data = mujoco.MjData(self.model)
         d = self._render_data
@@ -417,12 +417,7 @@ class MujocoWarpEngine:
         d.mocap_pos[0] = self._mocap_pos[env_id].to("cpu", torch.float64).numpy()
         d.mocap_quat[0] = self._mocap_quat[env_id].to("cpu", torch.float64).numpy()
         mujoco.mj_forward(self.model, d)
-        key = (width, height)
-        if key not in self._renderers:
-            self._renderers[key] = mujoco.Renderer(self.model, height=height, width=width)
-        renderer = self._renderers[key]
-        renderer.update_scene(d, camera=camera)
-        return renderer.render().copy()
+        return render_data(self.model, d, self._renderers, camera, width, height)
 
     def close(self) -> None:
         for r in self._renderers.values():
