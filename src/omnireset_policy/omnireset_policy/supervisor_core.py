@@ -136,6 +136,7 @@ class SupervisorCore:
         self.last_error = ""
         self._last_update = now
         self._stuck_now = False
+        self._override_stuck = False  # the running override was triggered by a stuck detection
         self._displacement = math.nan
         self.reset_counters(now)
         self.state = STATE_WATCHDOG_HOLD
@@ -194,6 +195,7 @@ class SupervisorCore:
         self._last_update = now
         if self.override_end is not None and now >= self.override_end:
             self.override_end = None
+            self._override_stuck = False
             self.detector.clear()  # a new full window must show the arm still again
         watchdog = self.last_command_time is None or now - self.last_command_time > self.params.watchdog_timeout
         if self.paused or watchdog:
@@ -203,6 +205,9 @@ class SupervisorCore:
         if not (self.paused or watchdog) and self.override_end is None and self._stuck_now:
             self.override_end = now + self.params.override_duration
             self.overrides += 1
+            # The detector restarts here, so the next update (a status published right after the
+            # command that triggered it) finds no window yet: the override keeps its reason.
+            self._override_stuck = True
             self.detector.clear()
         if self.paused:
             self.state = STATE_PAUSED
@@ -219,7 +224,7 @@ class SupervisorCore:
         remaining = max(0.0, self.override_end - now) if self.override_end is not None else 0.0
         minutes = self.elapsed / 60.0
         return SupervisorSnapshot(
-            state=state, state_name=STATE_NAMES[state], stuck=self._stuck_now,
+            state=state, state_name=STATE_NAMES[state], stuck=self._stuck_now or self._override_stuck,
             override_active=self.override_end is not None, override_remaining=remaining,
             max_joint_displacement=self._displacement,
             command_age=(now - self.last_command_time) if self.last_command_time is not None else math.nan,

@@ -123,3 +123,19 @@ def test_pause_during_override_wins_and_watchdog_beats_override():
     core.on_policy_command(2.3, CMD)
     assert core.update(2.35) == STATE_STUCK_OVERRIDE  # override still running after resume
     assert core.update(2.9) == STATE_WATCHDOG_HOLD  # commands stopped: hold wins
+
+
+def test_status_right_after_a_command_triggered_override_still_says_stuck():
+    """The command that triggers the override restarts the detector; the status published right
+    after it (no window yet) must still report the override's reason (seen under load in e2e)."""
+    core = SupervisorCore(SupervisorParams(), now=0.0)
+    t = 0.0
+    while t < 2.0:
+        core.on_joint_state(t, Q0)
+        t = round(t + 0.01, 2)
+    core.on_joint_state(2.0, Q0)
+    assert core.on_policy_command(2.0, CMD).force_gripper_open  # the command path triggered it
+    snap = core.snapshot(2.001)
+    assert snap.override_active and snap.stuck and math.isnan(snap.max_joint_displacement)
+    after = core.snapshot(3.1)  # override over, no new still window yet
+    assert not after.override_active and not after.stuck
