@@ -19,7 +19,12 @@ Phases, decided per row:
   nearest to the current object yaw for symmetric objects) fixes the TCP pose that puts the object
   there *with the grasp it actually has* (the object's pose in the TCP frame, observed); go to a
   pre-insertion pose ``standoff`` back along the approach axis (lifted by ``lift`` while far), then
-  move in along the axis once aligned, slowly, pushing ``push`` past the goal.
+  move in along the axis once aligned, slowly, pushing ``push`` past the goal, and only while
+  laterally within ``insert_lateral_tol`` (else hold the depth and correct sideways).
+* **holding badly** (tilted away from every task grasp, below ``min_insert_grasp_height`` or off the
+  insertion axis: what a stable-grasp start often holds): put the object down upright beside the
+  receptive object, let go, rise, and grasp it again the task's way. An object that is not in its
+  resting orientation is picked up for that by a recovery grasp of its upper face.
 
 Actions are the 6-D relative delta (in policy units: divided by the action scale written into the
 metadata) and the binary gripper (negative closes).

@@ -76,7 +76,8 @@ def plot(runs: list[Path], labels: list[str], evals: list[Path | None], out: Pat
         ax.set_xlabel("training wall-clock (min)")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     axes[0].set_ylabel("success at the episode's end")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
