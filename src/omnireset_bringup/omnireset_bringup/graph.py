@@ -259,6 +259,112 @@ def real_graph(policy_dir: str | None = None, camera_serials: dict[str, str] | N
     return nodes
 
 
+# --- The UR driver as real.launch.py includes it ---------------------------------------------
+# Checked against Universal_Robots_ROS2_Driver, branch jazzy, commit a16a2687 (3.8.0+27) and its
+# 3.8.0 release; the driver's side, written down as data, is test/fixtures/ur_robot_driver_jazzy.yaml
+# and test_real_launch_matches_ur_driver.py compares this section with it.
+
+OSC_CONTROLLER = "osc_torque_controller"
+UR_JOINTS = ("shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint", "wrist_1_joint", "wrist_2_joint",
+             "wrist_3_joint")
+# The arms the OSC controller has kinematics for (omnireset_control.kinematics.SUPPORTED_ROBOTS; not
+# imported so this module needs nothing but Python; a test keeps the two equal).
+OSC_ROBOTS = ("ur3e", "ur5e", "ur7e", "ur10e")
+# What the driver's launch is told to load as its joint controller: one of its own (its
+# `initial_joint_controller` accepts only its choices, and with activate_joint_controller:=true it
+# calls controllers_inactive.remove() on the name). It is loaded inactive and never activated here;
+# osc_torque_controller is loaded and activated by real.launch.py's own spawner instead.
+UR_DRIVER_JOINT_CONTROLLER = "scaled_joint_trajectory_controller"
+CONTROLLER_MANAGER = "/controller_manager"
+OSC_SPAWNER_TIMEOUT_S = 30  # s the spawner waits for the controller manager (the driver's own: 10)
+
+
+def _bool_text(name: str, value) -> str:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return "true"
+    if text in ("0", "false", "no"):
+        return "false"
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def ur_driver_launch(ur_type: str, robot_ip: str, controllers_file: str, headless_mode="true",
+                     use_mock_hardware="false", kinematics_params_file: str = "",
+                     ) -> tuple[dict[str, str], dict[str, str | None]]:
+    """What real.launch.py hands ur_robot_driver's ``ur_control.launch.py``.
+
+    Returns ``(arguments, description_configurations)``: ``arguments`` are the include's
+    launch_arguments, all declared by ur_control.launch.py; ``description_configurations`` are
+    arguments of ``ur_rsp.launch.py`` that ur_control.launch.py does not declare and only forwards
+    through the launch configurations (the driver's documented ``kinematics_params_file:=...``);
+    real.launch.py sets them before the include, and ``None`` means unset, i.e. ur_rsp's default
+    (ur_description's ``config/<ur_type>/default_kinematics.yaml``). Raises ``ValueError`` (one
+    line) for a value the driver or the OSC controller cannot take.
+    """
+    if ur_type not in OSC_ROBOTS:
+        raise ValueError(f"ur_type {ur_type!r}: the OSC torque controller has kinematics for "
+                         + ", ".join(OSC_ROBOTS) + " only")
+    if not str(robot_ip).strip():
+        raise ValueError("robot_ip is empty")
+    if kinematics_params_file:
+        if not Path(kinematics_params_file).is_file():
+            raise ValueError(f"kinematics_params_file {kinematics_params_file!r} does not exist")
+        kinematics_params_file = str(Path(kinematics_params_file).resolve())
+    arguments = {
+        "ur_type": ur_type,
+        "robot_ip": str(robot_ip).strip(),
+        "controllers_file": str(controllers_file),
+        "headless_mode": _bool_text("headless_mode", headless_mode),
+        "use_mock_hardware": _bool_text("use_mock_hardware", use_mock_hardware),
+        "initial_joint_controller": UR_DRIVER_JOINT_CONTROLLER,
+        "activate_joint_controller": "false",
+        "launch_rviz": "false",
+    }
+    return arguments, {"kinematics_params_file": kinematics_params_file or None}
+
+
+def osc_spawner_arguments() -> list[str]:
+    """controller_manager's ``spawner`` arguments that load, configure and activate the OSC
+    controller (its type and parameters come from the controllers file ros2_control_node was
+    started with). It waits for the controller manager the driver starts; activation is refused
+    by the UR hardware where the robot software cannot do torque control (< 5.23.0 / 10.10.0)."""
+    return [OSC_CONTROLLER, "--controller-manager", CONTROLLER_MANAGER,
+            "--controller-manager-timeout", str(OSC_SPAWNER_TIMEOUT_S)]
+
+
+def effort_interfaces(joints) -> list[str]:
+    """The command interfaces OscTorqueController claims (command_interface_configuration())."""
+    return [f"{joint}/effort" for joint in joints]
+
+
+def osc_controllers_config(doc: dict, robot: str, calibration_file: str = "") -> dict:
+    """The controllers file handed to the driver: ``doc`` (omnireset_control's
+    ur_osc_controllers.yaml) with the OSC controller set to the launched arm (``robot`` =
+    ``ur_type``) and its calibration (the same kinematics_params file the driver gets; empty =
+    nominal), so the controller's kinematics are those of the arm it drives."""
+    import copy
+
+    if robot not in OSC_ROBOTS:
+        raise ValueError(f"ur_type {robot!r}: the OSC torque controller has kinematics for "
+                         + ", ".join(OSC_ROBOTS) + " only")
+    out = copy.deepcopy(doc)
+    try:
+        params = out[OSC_CONTROLLER]["ros__parameters"]
+        declared = out["controller_manager"]["ros__parameters"][OSC_CONTROLLER]["type"]
+    except (KeyError, TypeError):
+        raise ValueError(f"the controllers file does not declare {OSC_CONTROLLER} with its parameters") from None
+    if declared != "omnireset_control/OscTorqueController":
+        raise ValueError(f"{OSC_CONTROLLER} has type {declared!r}, not omnireset_control/OscTorqueController")
+    params["robot"] = robot
+    params["calibration_file"] = calibration_file or ""
+    return out
+
+
+def failed_message(name: str, returncode: int, reason: str, hint: str = "") -> str:
+    """How real.launch.py reports a step that must succeed (the OSC spawner) and did not."""
+    return f"{name} failed (exit {returncode}): {reason}" + (f"; {hint}" if hint else "")
+
+
 def ros_arguments(spec: NodeSpec, resolve=config_file) -> list[str]:
     """``--ros-args`` for a node started by command line (the runner)."""
     args = ["--ros-args", "-r", f"__node:={spec.name}"]

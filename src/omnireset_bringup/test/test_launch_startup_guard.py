@@ -61,3 +61,31 @@ def test_exit_2_stops_the_launch_with_the_reason_and_no_respawn(launch_nodes, tm
 def test_a_crash_is_still_respawned(launch_nodes, tmp_path):
     rc, starts = _launch(launch_nodes, tmp_path, 1)
     assert rc == 0 and starts >= 3
+
+
+def _one_shot(launch_nodes, tmp_path, status: int):
+    """A one-shot step (like the OSC controller spawner) under must_succeed."""
+    from launch import LaunchDescription, LaunchService
+    from launch.actions import ExecuteProcess, Shutdown, TimerAction
+
+    exe = tmp_path / "fake_spawner"
+    exe.write_text(f"#!/bin/sh\necho 'fake_spawner: error: Failed to activate controller'\nexit {status}\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    proc = ExecuteProcess(cmd=[str(exe)], name="spawner", output="screen", emulate_tty=True)
+    ld = LaunchDescription([*launch_nodes.must_succeed(proc, "osc_torque_controller spawner", "needs 5.23.0",
+                                                       delay=0.3), proc,
+                            TimerAction(period=3.0, actions=[Shutdown(reason="test over")])])
+    service = LaunchService()
+    service.include_launch_description(ld)
+    return service.run()
+
+
+def test_a_failed_one_shot_step_stops_the_launch_naming_it(launch_nodes, tmp_path, capsys):
+    assert _one_shot(launch_nodes, tmp_path, 1) != 0
+    out = capsys.readouterr()
+    assert ("osc_torque_controller spawner failed (exit 1): fake_spawner: error: Failed to activate controller; "
+            "needs 5.23.0") in out.out + out.err
+
+
+def test_a_successful_one_shot_step_leaves_the_launch_running(launch_nodes, tmp_path):
+    assert _one_shot(launch_nodes, tmp_path, 0) == 0
