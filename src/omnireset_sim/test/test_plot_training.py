@@ -9,7 +9,8 @@ def _run(tmp_path, name, rates):
     run = tmp_path / name
     run.mkdir()
     lines = [json.dumps({"iteration": i + 1, "wall_s": 60.0 * (i + 1), "success": r,
-                         "episodes": {k: 10 for k in r}}) for i, r in enumerate(rates)]
+                         "episodes": {k: 10 for k in r}, "action_std": 0.5 + 0.1 * i, "learning_rate": 1e-4,
+                         "losses": {"entropy": 9.0}}) for i, r in enumerate(rates)]
     (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     return run
 
@@ -28,9 +29,10 @@ def test_plot_writes_png_and_record_and_refuses_bad_input(tmp_path, capsys):
     ev.write_text(json.dumps({"results": {"a/model_3": {"near_goal": {"success_rate": 0.9, "ci95": [0.8, 0.95],
                                                                       "successes": 115, "episodes": 128}}}}))
     out = tmp_path / "plots" / "curves.png"
+    diag = tmp_path / "plots" / "diag.png"
     assert plot_training.main([str(a), str(b), "--labels", "A", "B", "--eval", str(ev), str(ev),
-                               "--out", str(out)]) == 0
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+                               "--out", str(out), "--diagnostics", str(diag)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and diag.read_bytes()[:4] == b"\x89PNG"
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["labels"] == ["A", "B"] and record["made_by"] == "omnireset_sim.rl.plot_training"
     capsys.readouterr()

@@ -94,6 +94,43 @@ def plot(runs: list[Path], labels: list[str], evals: list[Path | None], out: Pat
     return out
 
 
+DIAGNOSTICS = (("action_std", "mean action std (policy units)"), ("learning_rate", "learning rate (adaptive KL)"),
+               ("entropy", "entropy loss"))
+
+
+def plot_diagnostics(runs: list[Path], labels: list[str], out: Path) -> Path:
+    """Action std, adaptive learning rate and entropy vs wall-clock: where exploration and the KL
+    schedule went (the traces a flat success curve is read against)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(DIAGNOSTICS), figsize=(12, 3.4))
+    for run, label in zip(runs, labels):
+        rows = read_metrics(run)
+        t = [r["wall_s"] / 60.0 for r in rows]
+        for ax, (key, title) in zip(axes, DIAGNOSTICS):
+            v = [(r.get("losses") or {}).get(key) if key == "entropy" else r.get(key) for r in rows]
+            pts = [(a, b) for a, b in zip(t, v) if b is not None]
+            if pts:
+                ax.plot(*zip(*pts), label=label)
+            ax.set_title(title)
+            ax.set_xlabel("training wall-clock (min)")
+    axes[1].set_yscale("log")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, metadata={"Software": "omnireset_sim.rl.plot_training"})
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="plot_training", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path)
@@ -102,6 +139,8 @@ def main(argv=None) -> int:
                    help="by_reset_type.json of each run (evaluate --by-reset-type), same order as the runs")
     p.add_argument("--window", type=int, default=10, help="iterations of smoothing")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--diagnostics", type=Path, default=None,
+                   help="also write action std / learning rate / entropy vs wall-clock here (PNG)")
     args = p.parse_args(argv)
     try:
         labels = args.labels or [r.name for r in args.runs]
@@ -111,6 +150,8 @@ def main(argv=None) -> int:
         if args.window < 1:
             raise ValueError("--window must be >= 1")
         print(f"wrote {plot(args.runs, labels, evals, args.out, args.window)}")
+        if args.diagnostics:
+            print(f"wrote {plot_diagnostics(args.runs, labels, args.diagnostics)}")
     except (ValueError, FileNotFoundError, KeyError) as exc:
         print(f"plot_training: error: {exc}", file=sys.stderr)
         return 2
