@@ -433,7 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _label(path: Path, meta: dict) -> str:
     """A checkpoint is named by its run and iteration, an exported policy by its directory."""
-    return path.name if "exported" in meta else f"{path.parent.name}/{path.stem}"
+    if "exported" in meta:
+        return path.name
+    ckpt = _resolve(str(path))  # a run directory is labelled by the checkpoint it stands for
+    return f"{ckpt.parent.name}/{ckpt.stem}"
 
 
 def _default_out(path: Path) -> Path:

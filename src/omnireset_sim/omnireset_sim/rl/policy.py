@@ -53,7 +53,8 @@ def exported_policy_metadata(policy) -> dict:
             "robot": md["robot"], "action_scale": list(md["action"]["scale"]),
             "osc_gains": {"kp": list(md["control"]["gains"]["kp"]), "zeta": list(md["control"]["gains"]["zeta"])},
             "observation_layout": md["observation"], "exported": str(policy.path),
-            "reset_source": md.get("policy_type", md["provenance"].get("made_by", "exported policy"))}
+            "reset_source": (md.get("training") or {}).get("reset_source")
+            or md.get("policy_type", md["provenance"].get("made_by", "exported policy"))}
 
 
 def read_policy(path):
