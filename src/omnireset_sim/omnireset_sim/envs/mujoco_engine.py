@@ -61,16 +61,7 @@ class MujocoEngine:
         self.device = torch.device(device)
         self.nthread = max(0, int(nthread))
         m = self.model
-        self._arm_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in ARM_JOINT_NAMES])
-        self._arm_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in ARM_JOINT_NAMES])
-        assert (np.diff(self._arm_qpos) == 1).all() and (np.diff(self._arm_dof) == 1).all()
-        self._finger_qpos = [int(m.jnt_qposadr[m.joint(n).id]) for n in FINGER_JOINTS]
-        self._target_qpos = int(m.jnt_qposadr[m.joint(TARGET_JOINT).id])
-        self._target_dof = int(m.jnt_dofadr[m.joint(TARGET_JOINT).id])
-        self._gripper_act = int(m.actuator(GRIPPER_ACTUATOR).id)
-        self._gripper_act_adr = int(m.actuator_actadr[self._gripper_act])
-        self._gripper_speed = float(m.actuator_ctrlrange[self._gripper_act, 1])
-        self._arm_act = np.array([m.actuator(f"{n}_motor").id for n in ARM_JOINT_NAMES])
+        set_scene_indices(self, m)
         self.nstate = mujoco.mj_stateSize(m, STATE_SPEC)
         self.ncontrol = mujoco.mj_stateSize(m, CONTROL_SPEC)
         # Offsets inside one state row: [time | qpos | qvel | act | history | plugin].
@@ -110,51 +101,8 @@ class MujocoEngine:
         self.arm_velocity_limits = torch.tensor(phys.velocity_limits, dtype=torch.float64)
         # torch views over the numpy state (float64, zero-copy).
         self._t_state = torch.from_numpy(self._state)
-        self._ids = self._collect_ids()
-        self.nominal = self._read_nominal()
-
-    # ---- ids & nominal parameters -------------------------------------------------------------
-    def _collect_ids(self) -> dict[str, np.ndarray]:
-        m = self.model
-        robot_bodies = {m.body(n).id for n in ARM_BODY_NAMES + GRIPPER_BODIES}
-
-        def geoms_of(body_ids):
-            return np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] in body_ids], dtype=np.int64)
-
-        return {
-            "robot_bodies": np.array(sorted(robot_bodies)),
-            "arm_bodies": np.array([m.body(n).id for n in ARM_BODY_NAMES]),
-            "robot_geoms": geoms_of(robot_bodies),
-            "target_geoms": geoms_of({m.body(TARGET_BODY).id}),
-            "receptive_geoms": geoms_of({m.body(RECEPTIVE_BODY).id}),
-            "table_geoms": geoms_of({m.body(TABLE_BODY).id}),
-            "target_body": np.array([m.body(TARGET_BODY).id]),
-            "receptive_body": np.array([m.body(RECEPTIVE_BODY).id]),
-            "table_body": np.array([m.body(TABLE_BODY).id]),
-        }
-
-    def _read_nominal(self) -> DynamicsParams:
-        m, ids = self.model, self._ids
-
-        def fr(geoms):
-            mu = float(m.geom_friction[geoms[0], 0])
-            return torch.tensor([[mu, mu]], dtype=torch.float64)
-
-        return DynamicsParams(
-            robot_friction=fr(ids["robot_geoms"]),
-            target_friction=fr(ids["target_geoms"]),
-            receptive_friction=fr(ids["receptive_geoms"]),
-            table_friction=fr(ids["table_geoms"]),
-            robot_mass_scale=torch.ones(1, dtype=torch.float64),
-            target_mass=torch.tensor([float(m.body_mass[ids["target_body"][0]])], dtype=torch.float64),
-            receptive_mass_scale=torch.ones(1, dtype=torch.float64),
-            table_mass_scale=torch.ones(1, dtype=torch.float64),
-            joint_friction=torch.tensor(m.dof_frictionloss[self._arm_dof])[None].clone(),
-            joint_armature=torch.tensor(m.dof_armature[self._arm_dof])[None].clone(),
-            joint_damping=torch.tensor(m.dof_damping[self._arm_dof])[None].clone(),
-            gripper_stiffness_scale=torch.ones(1, dtype=torch.float64),
-            gripper_damping_scale=torch.ones(1, dtype=torch.float64),
-        )
+        self._ids = scene_ids(m)
+        self.nominal = nominal_dynamics(m, self._ids, self._arm_dof)
 
     # ---- state ---------------------------------------------------------------------------------
     def state(self) -> EngineState:
@@ -353,6 +301,65 @@ class MujocoEngine:
             r.close()
         self._renderers.clear()
         self._rollout.close() if hasattr(self._rollout, "close") else None
+
+
+# ---- model indices and nominal parameters (every engine that loads this MJCF) -------------------
+def set_scene_indices(engine, m: mujoco.MjModel) -> None:
+    """The joint, actuator and object addresses of the generated scene, set on ``engine``."""
+    engine._arm_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in ARM_JOINT_NAMES])
+    engine._arm_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in ARM_JOINT_NAMES])
+    assert (np.diff(engine._arm_qpos) == 1).all() and (np.diff(engine._arm_dof) == 1).all()
+    engine._finger_qpos = [int(m.jnt_qposadr[m.joint(n).id]) for n in FINGER_JOINTS]
+    engine._target_qpos = int(m.jnt_qposadr[m.joint(TARGET_JOINT).id])
+    engine._target_dof = int(m.jnt_dofadr[m.joint(TARGET_JOINT).id])
+    engine._gripper_act = int(m.actuator(GRIPPER_ACTUATOR).id)
+    engine._gripper_act_adr = int(m.actuator_actadr[engine._gripper_act])
+    engine._gripper_speed = float(m.actuator_ctrlrange[engine._gripper_act, 1])
+    engine._arm_act = np.array([m.actuator(f"{n}_motor").id for n in ARM_JOINT_NAMES])
+
+
+def scene_ids(m: mujoco.MjModel) -> dict[str, np.ndarray]:
+    """Body and geom ids the randomization writes to, by group."""
+    robot_bodies = {m.body(n).id for n in ARM_BODY_NAMES + GRIPPER_BODIES}
+
+    def geoms_of(body_ids):
+        return np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] in body_ids], dtype=np.int64)
+
+    return {
+        "robot_bodies": np.array(sorted(robot_bodies)),
+        "arm_bodies": np.array([m.body(n).id for n in ARM_BODY_NAMES]),
+        "robot_geoms": geoms_of(robot_bodies),
+        "target_geoms": geoms_of({m.body(TARGET_BODY).id}),
+        "receptive_geoms": geoms_of({m.body(RECEPTIVE_BODY).id}),
+        "table_geoms": geoms_of({m.body(TABLE_BODY).id}),
+        "target_body": np.array([m.body(TARGET_BODY).id]),
+        "receptive_body": np.array([m.body(RECEPTIVE_BODY).id]),
+        "table_body": np.array([m.body(TABLE_BODY).id]),
+    }
+
+
+def nominal_dynamics(m: mujoco.MjModel, ids: dict[str, np.ndarray], arm_dof: np.ndarray) -> DynamicsParams:
+    """The model's own physical parameters as one DynamicsParams row (float64, as events sample them)."""
+
+    def fr(geoms):
+        mu = float(m.geom_friction[geoms[0], 0])
+        return torch.tensor([[mu, mu]], dtype=torch.float64)
+
+    return DynamicsParams(
+        robot_friction=fr(ids["robot_geoms"]),
+        target_friction=fr(ids["target_geoms"]),
+        receptive_friction=fr(ids["receptive_geoms"]),
+        table_friction=fr(ids["table_geoms"]),
+        robot_mass_scale=torch.ones(1, dtype=torch.float64),
+        target_mass=torch.tensor([float(m.body_mass[ids["target_body"][0]])], dtype=torch.float64),
+        receptive_mass_scale=torch.ones(1, dtype=torch.float64),
+        table_mass_scale=torch.ones(1, dtype=torch.float64),
+        joint_friction=torch.tensor(m.dof_frictionloss[arm_dof])[None].clone(),
+        joint_armature=torch.tensor(m.dof_armature[arm_dof])[None].clone(),
+        joint_damping=torch.tensor(m.dof_damping[arm_dof])[None].clone(),
+        gripper_stiffness_scale=torch.ones(1, dtype=torch.float64),
+        gripper_damping_scale=torch.ones(1, dtype=torch.float64),
+    )
 
 
 def check_camera(model: mujoco.MjModel, camera: str) -> None:

@@ -33,13 +33,14 @@ import mujoco
 import numpy as np
 import torch
 
-from omnireset_control.constants import ARM_JOINT_NAMES, PHYSICS_DT
+from omnireset_control.constants import PHYSICS_DT
 
-from ..assets.arm import ARM_BODY_NAMES, UR_PHYSICAL
-from ..assets.gripper import CLOSE_SETPOINT, FINGER_JOINTS, FINGER_STROKE, GRIPPER_ACTUATOR, GRIPPER_BODIES
-from ..assets.scene import RECEPTIVE_BODY, TABLE_BODY, TARGET_BODY, TARGET_JOINT, SceneConfig, build_scene_xml
+from ..assets.arm import UR_PHYSICAL
+from ..assets.gripper import CLOSE_SETPOINT, FINGER_STROKE
+from ..assets.scene import SceneConfig, build_scene_xml
 from ..tasks.spec import TaskSpec
 from .engine import DynamicsParams, EngineState, ResetState
+from .mujoco_engine import nominal_dynamics, scene_ids, set_scene_indices
 
 INSTALL_HINT = "pip install mujoco-warp==4.0.0 warp-lang==1.19.0 (pinned in requirements/python.txt)"
 
@@ -136,21 +137,12 @@ class MujocoWarpEngine:
         default_con, default_jmax = buffer_sizes(task.name)
         self.nconmax = int(nconmax if nconmax is not None else default_con)
         self.njmax = int(njmax if njmax is not None else default_jmax)
-        self._arm_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in ARM_JOINT_NAMES])
-        self._arm_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in ARM_JOINT_NAMES])
-        assert (np.diff(self._arm_qpos) == 1).all() and (np.diff(self._arm_dof) == 1).all()
-        self._finger_qpos = [int(m.jnt_qposadr[m.joint(n).id]) for n in FINGER_JOINTS]
-        self._target_qpos = int(m.jnt_qposadr[m.joint(TARGET_JOINT).id])
-        self._target_dof = int(m.jnt_dofadr[m.joint(TARGET_JOINT).id])
-        self._gripper_act = int(m.actuator(GRIPPER_ACTUATOR).id)
-        self._gripper_act_adr = int(m.actuator_actadr[self._gripper_act])
-        self._gripper_speed = float(m.actuator_ctrlrange[self._gripper_act, 1])
-        self._arm_act = np.array([m.actuator(f"{n}_motor").id for n in ARM_JOINT_NAMES])
+        set_scene_indices(self, m)
         assert m.nmocap == 1
         phys = UR_PHYSICAL[self.scene_cfg.arm.robot]
         self.arm_velocity_limits = torch.tensor(phys.velocity_limits, dtype=torch.float32, device=self.device)
-        self._ids = self._collect_ids()
-        self.nominal = self._read_nominal()
+        self._ids = scene_ids(m)
+        self.nominal = nominal_dynamics(m, self._ids, self._arm_dof)  # float64 on the CPU: events sample it
         self.physics_seconds = 0.0
         self.use_graph = bool(use_graph)
         self._graph = None
@@ -186,31 +178,6 @@ class MujocoWarpEngine:
         self._mv = {f: t(getattr(self.wm, f)) for f in BATCHED_FIELDS if f in batch}
         self._base = {f: self._mv[f][0].clone() for f in self._mv}
         self._dyn_host = None  # host copy of the mass-like params per world (when to rerun set_const)
-
-    # ---- ids & nominal parameters (as MujocoEngine) -------------------------------------------
-    def _collect_ids(self) -> dict[str, np.ndarray]:
-        m = self.model
-        robot_bodies = {m.body(n).id for n in ARM_BODY_NAMES + GRIPPER_BODIES}
-
-        def geoms_of(body_ids):
-            return np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] in body_ids], dtype=np.int64)
-
-        return {
-            "robot_bodies": np.array(sorted(robot_bodies)),
-            "robot_geoms": geoms_of(robot_bodies),
-            "target_geoms": geoms_of({m.body(TARGET_BODY).id}),
-            "receptive_geoms": geoms_of({m.body(RECEPTIVE_BODY).id}),
-            "table_geoms": geoms_of({m.body(TABLE_BODY).id}),
-            "target_body": np.array([m.body(TARGET_BODY).id]),
-            "receptive_body": np.array([m.body(RECEPTIVE_BODY).id]),
-            "table_body": np.array([m.body(TABLE_BODY).id]),
-        }
-
-    def _read_nominal(self) -> DynamicsParams:
-        # Same values as MujocoEngine._read_nominal (float64 on the CPU, as the events sample them).
-        from .mujoco_engine import MujocoEngine
-
-        return MujocoEngine._read_nominal(self)  # uses only self.model, self._ids, self._arm_dof
 
     # ---- state ---------------------------------------------------------------------------------
     def state(self) -> EngineState:

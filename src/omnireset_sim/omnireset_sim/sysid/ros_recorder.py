@@ -265,7 +265,8 @@ def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: fl
             self._publish(hold_command(*self.hold_pose, pos[0].numpy(), rot[0].numpy()))
             self.hold_sent += 1
 
-        def _publish(self, action) -> None:
+        def _publish(self, action):
+            """Send one pose-delta command (scale 1: the action is already in metres / radians); returns its stamp."""
             msg = PoseDelta()
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.header.frame_id = BASE_FRAME
@@ -275,6 +276,7 @@ def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: fl
             msg.step_id = self.sent
             self.pub.publish(msg)
             self.sent += 1
+            return msg.header.stamp
 
         def start(self) -> None:
             self.started_at = self.now()
@@ -293,17 +295,8 @@ def make_recorder_node(targets: ChirpTargets, kinematics_params, record_rate: fl
                 return
             pos, rot = self.kin.forward(torch.as_tensor(self.latest_q)[None])
             action, i = self.streamer.command(elapsed, pos[0].numpy(), rot[0].numpy())
-            msg = PoseDelta()
-            now_msg = self.get_clock().now().to_msg()
-            msg.header.stamp = now_msg
-            msg.header.frame_id = BASE_FRAME
-            msg.action = [float(a) for a in action]
-            msg.scale = [1.0] * 6
-            msg.gripper = PoseDelta.GRIPPER_CLOSE
-            msg.step_id = self.sent
-            self.pub.publish(msg)
-            self.sent += 1
-            self.assembler.add_target(_stamp(now_msg), targets.target_pos[i], targets.target_quat[i])
+            stamp = self._publish(action)
+            self.assembler.add_target(_stamp(stamp), targets.target_pos[i], targets.target_quat[i])
 
     return SysidRecorderNode()
 
