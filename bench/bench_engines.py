@@ -1,14 +1,16 @@
 """Env-steps/s vs N: MuJoCo C beside MuJoCo Warp, in the same run (ratios per N).
 
 Engines timed for every N (blocks alternate, --repeats times, medians):
-  mujoco          the C engine with its native control step (the CPU default; 2 threads)
-  mujoco_warp     MuJoCo Warp, torch OSC law between single physics steps, each step replayed
-                  from a captured Warp graph
-  mujoco_warp_ng  the same without graph capture (--no-graph-too)
+  mujoco             the C engine with its native control step (the CPU default; 2 threads)
+  mujoco_warp        MuJoCo Warp, its default: the OSC law as a Warp kernel, the 12 physics steps
+                     and the law of a policy step replayed from ONE captured graph (warp_osc.py)
+  mujoco_warp_torch  MuJoCo Warp, the torch OSC law between single physics steps, each step
+                     replayed from a captured Warp graph (law_backend="torch")
+  mujoco_warp_ng     the torch law without any graph capture
 A policy step is 12 physics steps with the law, then rewards, observations and auto-resets; the
 policy is a fixed random action. On the CPU device Warp uses one core: there it is a correctness
 platform and its numbers say nothing about a GPU. On a GPU machine: --device cuda:0 --sizes
-1024 4096 16384 --engines mujoco_warp mujoco_warp_ng (bench/gpu_check.sh).
+1024 4096 16384 --engines mujoco_warp mujoco_warp_torch mujoco_warp_ng (bench/gpu_check.sh).
 Run: python bench/bench_engines.py [--sizes 16 64] [--steps 5] [--device cpu]
 """
 
@@ -29,7 +31,7 @@ import torch  # noqa: E402
 
 from omnireset_sim.envs import make_env  # noqa: E402
 
-ENGINES = ("mujoco", "mujoco_warp", "mujoco_warp_ng")
+ENGINES = ("mujoco", "mujoco_warp", "mujoco_warp_torch", "mujoco_warp_ng")
 
 
 def build(engine: str, n: int, task: str, variant: str, device: str):
@@ -37,8 +39,9 @@ def build(engine: str, n: int, task: str, variant: str, device: str):
     if engine == "mujoco":
         env = make_env(task, variant, n, engine="mujoco", nthread=2, seed=0)
     else:
-        env = make_env(task, variant, n, engine="mujoco_warp", device=device, seed=0)
-        env.engine.use_graph = engine == "mujoco_warp"
+        law = "native" if engine == "mujoco_warp" else "torch"
+        env = make_env(task, variant, n, engine="mujoco_warp", device=device, seed=0, law_backend=law)
+        env.engine.use_graph = engine != "mujoco_warp_ng"
     return env, time.perf_counter() - t
 
 
@@ -73,7 +76,7 @@ def main(argv=None) -> int:
         print(f"bench_engines: error: {exc}", file=sys.stderr)
         return 2
     rows = []
-    print(f"{'N':>6} {'engine':>15} {'env-steps/s':>12} {'build s':>8} {'x mujoco':>9}", flush=True)
+    print(f"{'N':>6} {'engine':>17} {'env-steps/s':>12} {'build s':>8} {'x mujoco':>9}", flush=True)
     for n in args.sizes:
         envs = {e: build(e, n, args.task, args.variant, args.device) for e in args.engines}
         gen = torch.Generator().manual_seed(0)
@@ -90,7 +93,7 @@ def main(argv=None) -> int:
             ratio = rate[e] / rate["mujoco"] if "mujoco" in rate else float("nan")
             rows.append({"N": n, "engine": e, "env_steps_per_s": rate[e], "build_s": envs[e][1], "vs_mujoco": ratio,
                          "device": "cpu" if e == "mujoco" else args.device})
-            print(f"{n:>6} {e:>15} {rate[e]:>12.0f} {envs[e][1]:>8.1f} {ratio:>9.2f}", flush=True)
+            print(f"{n:>6} {e:>17} {rate[e]:>12.0f} {envs[e][1]:>8.1f} {ratio:>9.2f}", flush=True)
         for env, _ in envs.values():
             env.close()
     if args.json:

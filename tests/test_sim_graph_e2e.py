@@ -308,7 +308,10 @@ def test_stopped_camera_stops_commanding_and_is_named(tmp_path, muted):
     from omnireset_policy.student_network import make_random_rgb_policy
 
     policy_dir = tmp_path / "rgb_policy"
-    make_random_rgb_policy(policy_dir, encoder="tiny", image_size=(96, 96))
+    # trained at the scene cameras' field of view (cameras.yaml): the policy node checks it against
+    # the sim's CameraInfo, so the commands below also prove the sim publishes matching intrinsics
+    make_random_rgb_policy(policy_dir, encoder="tiny", image_size=(96, 96),
+                           fovy_deg={"front": 50.0, "side": 50.0, "wrist": 75.0})
     with graph_domain() as env:
         specs = [replace(s, respawn=False) for s in graph.sim_graph(policy_dir=str(policy_dir), cameras=True)]
         specs[0].parameters.update({"image_width": 96, "image_height": 96, "camera_rate_hz": 10.0})

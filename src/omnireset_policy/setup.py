@@ -20,6 +20,7 @@ setup(
         "console_scripts": [
             "policy_node = omnireset_policy.policy_node:main",
             "supervisor_node = omnireset_policy.supervisor_node:main",
+            "gripper_bridge_node = omnireset_policy.gripper_bridge_node:main",
         ],
     },
 )

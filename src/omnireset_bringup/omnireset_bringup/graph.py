@@ -228,12 +228,14 @@ def refused_message(name: str, reason: str) -> str:
 
 
 def real_graph(policy_dir: str | None = None, camera_serials: dict[str, str] | None = None,
-               robot: str | None = None) -> list[NodeSpec]:
+               robot: str | None = None, cameras: bool = True) -> list[NodeSpec]:
     """The robot-side nodes of real.launch.py besides ur_robot_driver's own launch.
 
     The UR driver (with the OSC controller) is included by the launch file itself, since it is a
     launch description, not a node. The policy node checks the policy against the arm's model
     (``robot``, real.launch.py's ``ur_type``), the launched cameras and the 10 Hz rate.
+    ``cameras=False`` (real.launch.py ``launch_cameras:=false``) starts no camera node and tells
+    the policy node the cell publishes none, so an image policy is refused with that reason.
     """
     policy_dir = policy_dir or default_policy_dir()
     serials = camera_serials or {}
@@ -248,13 +250,19 @@ def real_graph(policy_dir: str | None = None, camera_serials: dict[str, str] | N
             respawn=True,
             needs_hardware=True,
         )
-        for cam in CAMERAS
+        for cam in (CAMERAS if cameras else ())
     ]
     nodes += [
         _policy_spec(policy_dir, ["policy.yaml", "policy_real.yaml"],
                      cell={**({"robot": robot} if robot else {}), "rate_hz": POLICY_RATE_HZ,
-                           "available_cameras": list(CAMERAS)}),
+                           "available_cameras": list(CAMERAS) if cameras else [""]}),  # [""]: none
         _supervisor_spec(TOPICS["controller_command"]),
+        # The gripper bit of the relayed command, to the Robotiq controller's action (the OSC
+        # controller takes only the arm's part); needs control_msgs, hence the robot PC.
+        NodeSpec(package="omnireset_policy", executable="gripper_bridge_node", name="gripper_bridge",
+                 parameters={"command_topic": TOPICS["controller_command"], "action_name": GRIPPER_ACTION,
+                             "joint_name": GRIPPER_JOINT},
+                 respawn=True, needs_hardware=True),
     ]
     return nodes
 
@@ -357,6 +365,85 @@ def osc_controllers_config(doc: dict, robot: str, calibration_file: str = "") ->
         raise ValueError(f"{OSC_CONTROLLER} has type {declared!r}, not omnireset_control/OscTorqueController")
     params["robot"] = robot
     params["calibration_file"] = calibration_file or ""
+    return out
+
+
+# --- The Robotiq 2F-85 as real.launch.py starts it -------------------------------------------
+# Checked against PickNikRobotics/ros2_robotiq_gripper main 3b6cf8ff (robotiq_description's
+# robotiq_control.launch.py, config/robotiq_controllers.yaml and urdf/2f_85.ros2_control.xacro,
+# robotiq_driver's hardware_interface.cpp, robotiq_controllers) and ros2_controllers jazzy
+# (parallel_gripper_controller). Jazzy's apt carries only robotiq_description and
+# robotiq_controllers 0.0.1 (2024: no control launch, no controllers file) and no robotiq_driver,
+# so the robot PC builds that repository from source. The driver is a ros2_control hardware
+# plugin (robotiq_driver/RobotiqGripperHardwareInterface): it runs under a controller manager of
+# its own, in GRIPPER_NAMESPACE, as its robotiq_control.launch.py runs it. The driver's side, as
+# data: test/fixtures/robotiq_gripper_jazzy.yaml (test_real_launch_matches_robotiq_driver.py).
+
+GRIPPER_NAMESPACE = "gripper"
+GRIPPER_CONTROLLER_MANAGER = f"/{GRIPPER_NAMESPACE}/controller_manager"
+GRIPPER_JOINT = "robotiq_85_left_knuckle_joint"  # omnireset_policy.policy_node.DEFAULT_GRIPPER_JOINT
+GRIPPER_CONTROLLER = "robotiq_gripper_controller"  # parallel_gripper_action_controller/GripperActionController
+GRIPPER_ACTIVATION_CONTROLLER = "robotiq_activation_controller"
+# control_msgs/action/ParallelGripperCommand, served by the gripper controller ("~/gripper_cmd").
+GRIPPER_ACTION = f"/{GRIPPER_NAMESPACE}/{GRIPPER_CONTROLLER}/gripper_cmd"
+GRIPPER_CONTROLLERS = ("joint_state_broadcaster", GRIPPER_CONTROLLER, GRIPPER_ACTIVATION_CONTROLLER)
+# The description that robotiq_control.launch.py runs xacro on, and the arguments it passes.
+GRIPPER_DESCRIPTION = ("robotiq_description", "urdf/robotiq_2f_85_gripper.urdf.xacro")
+GRIPPER_SPAWNER_TIMEOUT_S = 30
+
+
+def robotiq_gripper_launch(com_port: str, use_mock_hardware="false") -> tuple[dict[str, str], dict[str, Any]]:
+    """What real.launch.py starts the gripper with: ``(xacro_arguments, controller_parameters)``.
+
+    ``xacro_arguments`` go to robotiq_2f_85_gripper.urdf.xacro (the two it declares);
+    ``controller_parameters`` override ``robotiq_gripper_controller``'s parameters in the gripper's
+    controllers file (config/gripper.yaml). The real hardware exports the speed and force command
+    interfaces as ``<joint>/set_gripper_max_velocity`` and ``<joint>/set_gripper_max_effort``
+    (upstream's robotiq_controllers.yaml names ``<joint>/velocity`` and ``<joint>/effort``, which
+    the hardware does not export: activation would fail); mock hardware exports only the
+    description's ``<joint>/position`` command, so there the controller claims no speed/force
+    interface. Raises ValueError (one line) for an empty port or a non-boolean flag.
+    """
+    mock = _bool_text("use_mock_hardware", use_mock_hardware)
+    if not str(com_port).strip():
+        raise ValueError("gripper_com_port is empty")
+    xacro_arguments = {"use_fake_hardware": mock, "com_port": str(com_port).strip()}
+    if mock == "true":
+        params = {"max_effort_interface": "", "max_velocity_interface": ""}
+    else:
+        params = {"max_effort_interface": f"{GRIPPER_JOINT}/set_gripper_max_effort",
+                  "max_velocity_interface": f"{GRIPPER_JOINT}/set_gripper_max_velocity"}
+    return xacro_arguments, params
+
+
+def gripper_spawner_arguments(controllers_file: str) -> list[list[str]]:
+    """One spawner per gripper controller, as robotiq_control.launch.py has them, aimed at the
+    gripper's controller manager. Its joint_state_broadcaster publishes on the graph's
+    /joint_states (not /gripper/joint_states), where the policy node looks for GRIPPER_JOINT."""
+    common = ["--controller-manager", GRIPPER_CONTROLLER_MANAGER,
+              "--controller-manager-timeout", str(GRIPPER_SPAWNER_TIMEOUT_S), "--param-file", controllers_file]
+    out = []
+    for name in GRIPPER_CONTROLLERS:
+        extra = (["--controller-ros-args", f"-r joint_states:={TOPICS['joint_states']}"]
+                 if name == "joint_state_broadcaster" else [])
+        out.append([name, *common, *extra])
+    return out
+
+
+def gripper_controllers_config(doc: dict, controller_parameters: dict[str, Any]) -> dict:
+    """config/gripper.yaml with ``controller_parameters`` set on the gripper controller."""
+    import copy
+
+    out = copy.deepcopy(doc)
+    try:
+        declared = {name: out["/**/controller_manager"]["ros__parameters"][name]["type"] for name in GRIPPER_CONTROLLERS}
+        params = out[f"/**/{GRIPPER_CONTROLLER}"]["ros__parameters"]
+    except (KeyError, TypeError):
+        raise ValueError("the gripper controllers file does not declare " + ", ".join(GRIPPER_CONTROLLERS)
+                         + " with the gripper controller's parameters") from None
+    if declared[GRIPPER_CONTROLLER] != "parallel_gripper_action_controller/GripperActionController":
+        raise ValueError(f"{GRIPPER_CONTROLLER} has type {declared[GRIPPER_CONTROLLER]!r}")
+    params.update(controller_parameters)
     return out
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -124,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     rclpy.init()
+    # Ctrl-C sets a flag that the loop reads: a KeyboardInterrupt raised while rclpy is inside
+    # take_message surfaces as a RuntimeError from its C code (a traceback, no summary), so the
+    # signal must not raise at all.
+    interrupted = []
+    signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     node = Node("omnireset_demo_observer", parameter_overrides=[Parameter("use_sim_time", value=True)])
     latest: dict[str, object] = {}
     frames: dict[str, list] = {cam: [] for cam in graph.CAMERAS}
@@ -173,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         bar = tqdm(total=round(args.duration), unit="sim s", dynamic_ncols=True, mininterval=1.0)
         while True:
             rclpy.spin_once(node, timeout_sec=0.1)
+            if interrupted:
+                raise KeyboardInterrupt
             down = runner.poll()
             if down:
                 for name in down:

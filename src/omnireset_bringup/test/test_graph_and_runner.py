@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -44,6 +47,12 @@ def test_real_graph_names_cameras_like_realsense2_camera():
     assert graph.camera_topic("wrist") == "/camera/wrist/color/image_raw"
     supervisor = next(n for n in nodes if n.name == "supervisor")
     assert supervisor.parameters["command_topic"] == "/osc_torque_controller/command"
+    # the gripper bit of what the supervisor relays goes to the Robotiq controller's action
+    bridge = next(n for n in nodes if n.name == "gripper_bridge")
+    assert bridge.executable == "gripper_bridge_node" and bridge.respawn
+    assert bridge.parameters == {"command_topic": supervisor.parameters["command_topic"],
+                                 "action_name": "/gripper/robotiq_gripper_controller/gripper_cmd",
+                                 "joint_name": "robotiq_85_left_knuckle_joint"}
 
 
 def test_missing_hardware_package_is_named():
@@ -112,30 +121,70 @@ def test_duplicate_node_names_are_refused(tmp_path):
         runner_mod.GraphRunner([spec, spec], log_dir=tmp_path)
 
 
-def test_rqt_perspective_names_real_topics_and_fields():
-    """Every topic / field the rqt perspective plots or shows exists in the graph and messages."""
-    import ast
-    import json
+# rqt reads a perspective's values back with eval() (qt_gui perspective_manager._import_value):
+# "repr" values are Python literals, Qt state blobs are QByteArray hex.
+_QBYTEARRAY_HEX = re.compile(r"^QtCore\.QByteArray\(b'([0-9a-f]*)'\)$")
+# Python rqt plugins the main perspective may use. qt_gui restores no plugin's settings at all
+# (no plot topics, no layout) when one plugin of a perspective is missing: its load callback is
+# never called (plugin_manager._load_plugin_load). The C++ rqt_image_view is missing wherever
+# rqt_gui_cpp is (rqt built without its C++ part, as scripts/rqt_check.sh does), so the cameras
+# have their own perspective.
+_MAIN_PLUGINS = {"rqt_plot/Plot", "rqt_runtime_monitor/RuntimeMonitor", "rqt_topic/TopicPlugin"}
 
+
+def _perspective(name):
+    # The source file: a new config file reaches share/ only at the next colcon build.
+    doc = json.loads((Path(__file__).resolve().parents[1] / "config" / name).read_text())
+
+    def values(group):
+        for key, value in group["keys"].items():
+            yield key, value
+        for sub in group["groups"].values():
+            yield from values(sub)
+    for key, value in values(doc):
+        if value["type"] == "repr":
+            ast.literal_eval(value["repr"])
+        else:
+            assert value["type"] == "repr(QByteArray.hex)", (name, key)
+            assert _QBYTEARRAY_HEX.match(value["repr(QByteArray.hex)"]), (name, key)
+        if key in ("geometry", "state") or key.endswith("_state"):  # Qt restoreState() wants bytes
+            assert value["type"] == "repr(QByteArray.hex)", (name, key)
+    manager = doc["groups"]["pluginmanager"]
+    running = ast.literal_eval(manager["keys"]["running-plugins"]["repr"])
+    instances = {f"plugin__{pid.replace('/', '__')}__{n}" for pid, serials in running.items() for n in serials}
+    assert instances == set(manager["groups"]), name  # every running plugin has its settings, no strays
+    return running, manager["groups"]
+
+
+def test_rqt_perspective_names_real_topics_and_fields():
+    """The perspective rqt opens: plots of real topics / fields, diagnostics from the topic the
+    supervisor publishes, values rqt can read back, Python plugins only."""
     from omnireset_msgs.msg import PolicyStatus, SupervisorStatus
 
-    doc = json.loads((graph.config_dir() / "omnireset.perspective").read_text())
-    plugins = doc["groups"]["pluginmanager"]["groups"]
+    running, plugins = _perspective("omnireset.perspective")
+    assert set(running) <= _MAIN_PLUGINS, set(running) - _MAIN_PLUGINS
+    # /diagnostics, not rqt_robot_monitor's /diagnostics_agg: the graph runs no aggregator.
+    assert "rqt_runtime_monitor/RuntimeMonitor" in running
     fields = {graph.TOPICS["policy_status"]: PolicyStatus.get_fields_and_field_types(),
               graph.TOPICS["supervisor_status"]: SupervisorStatus.get_fields_and_field_types()}
-    cameras = {graph.camera_topic(c) for c in graph.CAMERAS}
-    seen_plots = seen_images = 0
+    seen_plots = 0
     for name, group in plugins.items():
-        keys = group["groups"]["plugin"]["keys"]
         if "rqt_plot" in name:
+            keys = group["groups"]["plugin"]["keys"]
             for series in ast.literal_eval(keys["topics"]["repr"]):
                 topic, field = series.rsplit("/", 1)
                 assert topic in fields and field in fields[topic], series
+                assert fields[topic][field] in ("double", "float", "uint32", "int32", "uint64"), series
                 seen_plots += 1
-        if "rqt_image_view" in name:
-            assert ast.literal_eval(keys["topic"]["repr"]) in cameras
-            seen_images += 1
-    assert seen_plots >= 4 and seen_images == 3
+    assert seen_plots >= 4
+
+
+def test_rqt_camera_perspective_names_the_three_cameras():
+    running, plugins = _perspective("omnireset_cameras.perspective")
+    assert running == {"rqt_image_view/ImageView": [1, 2, 3]}
+    cameras = {graph.camera_topic(c) for c in graph.CAMERAS}
+    shown = {ast.literal_eval(g["groups"]["plugin"]["keys"]["topic"]["repr"]) for g in plugins.values()}
+    assert shown == cameras
 
 
 # ---- start-up errors are final (exit 2), a policy must fit the sim ---------------------------------

@@ -276,6 +276,11 @@ def _check_metadata(meta: Any, path: Path) -> None:
                 raise ExportedPolicyError(f"{path / METADATA_FILE}: observation.cameras.{key} must be a positive "
                                           f"integer, got {value!r}")
         _require(cams, "normalization", "observation.cameras.", path)
+        fovy = cams.get("fovy_deg")  # optional: the trained cameras' vertical field of view (image_fit.py)
+        if fovy is not None and (not isinstance(fovy, dict) or set(fovy) != set(names) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 < v < 180.0 for v in fovy.values())):
+            raise ExportedPolicyError(f"{path / METADATA_FILE}: observation.cameras.fovy_deg must map each of "
+                                      f"{names} to degrees in (0, 180), got {fovy!r}")
         terms = _require(observation, "proprio_terms", "observation.", path)
         if not isinstance(terms, list) or any(t not in PROPRIO_TERM_CHOICES for t in terms):
             raise ExportedPolicyError(f"{path / METADATA_FILE}: observation.proprio_terms {terms!r} must be a subset "

@@ -1,4 +1,4 @@
-"""A privileged scripted oracle in the exported-policy format: reach, grasp, lift, transport, align, insert.
+"""A privileged scripted oracle in the exported-policy format: reach, grasp, lift, transport, align, insert, screw.
 
 It reads only the state observation (``observation_layout``): the TCP pose, the target object's
 pose in the TCP frame, the receptive object's pose in the TCP frame and the gripper entries of the
@@ -21,6 +21,11 @@ Phases, decided per row:
   pre-insertion pose ``standoff`` back along the approach axis (lifted by ``lift`` while far), then
   move in along the axis once aligned, slowly, pushing ``push`` past the goal, and only while
   laterally within ``insert_lateral_tol`` (else hold the depth and correct sideways).
+* **screwing** (threaded targets only: ``screw_lead`` > 0, from TaskSpec.thread): held in the insertion
+  funnel within ``screw_depth`` of the seat and not yet within ``screw_seated`` of it, turn the object
+  the screw-in way about the hole's axis by ``screw_step`` per step, upright, aiming ``screw_push``
+  deeper than it is; the thread turns the turning into the advance. The turn is made with the grasp
+  the object has (for the leg, a side grasp: mostly wrist_2), with no regrasp and no wrist-stop check.
 * **holding badly** (tilted away from every task grasp, below ``min_insert_grasp_height`` or off the
   insertion axis: what a stable-grasp start often holds): put the object down upright beside the
   receptive object, let go, rise, and grasp it again the task's way. An object that is not in its
@@ -103,6 +108,18 @@ def _align_to_z(v: torch.Tensor) -> torch.Tensor:
     return eye + sa * k + (1.0 - ca) * (k @ k)
 
 
+def _axis_angle(rotvec: torch.Tensor) -> torch.Tensor:
+    """[B,3] rotation vectors -> [B,3,3] (Rodrigues)."""
+    angle = torch.linalg.norm(rotvec, dim=1).clamp_min(1e-12)
+    axis = rotvec / angle.unsqueeze(1)
+    k = torch.zeros(rotvec.shape[0], 3, 3, dtype=rotvec.dtype, device=rotvec.device)
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 0] = -axis[:, 2], axis[:, 1], axis[:, 2]
+    k[:, 1, 2], k[:, 2, 0], k[:, 2, 1] = -axis[:, 0], -axis[:, 1], axis[:, 0]
+    eye = torch.eye(3, dtype=rotvec.dtype, device=rotvec.device).expand_as(k)
+    sa, ca = torch.sin(angle).view(-1, 1, 1), torch.cos(angle).view(-1, 1, 1)
+    return eye + sa * k + (1.0 - ca) * (k @ k)
+
+
 def _clamp_norm(v: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
     n = torch.linalg.norm(v, dim=1, keepdim=True)
     return v * torch.clamp(limit.unsqueeze(1) / n.clamp_min(1e-12), max=1.0)
@@ -142,7 +159,8 @@ class OraclePolicy(nn.Module):
                  insert_lateral_tol: float = 0.0005, min_insert_grasp_height: float = -1e9,
                  rest_up=(0.0, 0.0, 1.0), rest_height: float = 0.0, recovery_pos=None, recovery_rot=None,
                  upright_tol: float = 0.3, good_grasp_rot_tol: float = 0.35, good_grasp_offset_tol: float = 0.012,
-                 place_clearance: float = 0.1):
+                 place_clearance: float = 0.1, screw_lead: float = 0.0, screw_depth: float = 0.0,
+                 screw_step: float = 0.3, screw_push: float = 0.003, screw_seated: float = 0.0005):
         super().__init__()
         if goal_symmetry < 0:
             raise ValueError(f"goal_symmetry must be >= 0 (0 = continuous about the goal z axis), got {goal_symmetry}")
@@ -202,6 +220,14 @@ class OraclePolicy(nn.Module):
         self.insert_lateral_tol = float(insert_lateral_tol)
         self.min_insert_grasp_height = float(min_insert_grasp_height)
         self.rotation_gain = float(rotation_gain)
+        # Screw phase (a threaded target, lead > 0; 0 = none): see forward's "screwing".
+        if screw_lead < 0.0 or (screw_lead > 0.0 and screw_depth <= screw_seated):
+            raise ValueError(f"screw_lead must be >= 0 and screw_depth > screw_seated, got {screw_lead}, {screw_depth}")
+        self.screw_lead = float(screw_lead)
+        self.screw_depth = float(screw_depth)
+        self.screw_step = float(screw_step)
+        self.screw_push = float(screw_push)
+        self.screw_seated = float(screw_seated)
 
     def _nearest_grasp(self, pos: torch.Tensor, rot: torch.Tensor, p_t: torch.Tensor, r_t: torch.Tensor,
                        r_e: torch.Tensor, wrist: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -300,6 +326,19 @@ class OraclePolicy(nn.Module):
         centred = lateral < self.insert_lateral_tol
         depth = torch.where(centred, torch.full_like(along, -self.push), along)
         insert_aim = p_des + depth.unsqueeze(1) * a_w
+        # ---- screwing (threaded targets only): in the thread and not yet seated, turn the object
+        # about the hole's axis the screw-in way (right-handed: negative about the approach axis) by
+        # screw_step per step, upright, pressing screw_push deeper than it is; the thread turns that
+        # into the advance (lead per turn). Stateless: the depth observed decides, every step.
+        screwing = holding & insert & (along < self.screw_depth) & (along > self.screw_seated) \
+            & torch.full_like(insert, self.screw_lead > 0.0)
+        if self.screw_lead > 0.0:
+            turn = _axis_angle(-self.screw_step * a_w)
+            r_des_screw = turn @ r_des
+            p_des_screw = p_goal - (r_des_screw @ p_te.unsqueeze(-1)).squeeze(-1)
+            screw_aim = p_des_screw + (along - self.screw_push).clamp_min(-self.push).unsqueeze(1) * a_w
+            insert_aim = torch.where(screwing.unsqueeze(1), screw_aim, insert_aim)
+            r_des = torch.where(screwing.view(-1, 1, 1), r_des_screw, r_des)
         hold_aim = torch.where(insert.unsqueeze(1), insert_aim, pre)
         # ---- a grasp that cannot seat the object: put it down upright, let go, grasp it again --------
         # (A stable-grasp start holds the object anywhere: tilted in the hand, or so low that the pads

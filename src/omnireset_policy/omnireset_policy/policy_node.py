@@ -5,10 +5,16 @@ newest message stamped at or before the tick (``InputSampler``), refuses the tic
 missing or older than ``max_input_age`` (publishing which one in PolicyStatus), builds the
 observation, runs the policy (``policy_runner``) and publishes an ``omnireset_msgs/PoseDelta``.
 
-Inputs: ``/joint_states`` (arm joints by name; the gripper joint must be present too when
-``gripper_joint_name`` is set), for kind "state" two ``geometry_msgs/PoseStamped`` object poses in
+Inputs: ``/joint_states`` (arm joints by name) and, when ``gripper_joint_name`` is set, that
+joint's state as an input of its own (``/joint_states:<joint>``: on the robot the arm's and the
+gripper's controller managers each run a joint_state_broadcaster, so the two arrive in separate
+messages on the same topic; in sim one message carries both), for kind "state" two ``geometry_msgs/PoseStamped`` object poses in
 ``base_frame``, for kind "rgb" one ``sensor_msgs/Image`` per camera at
-``/<camera_namespace>/<name>/color/image_raw`` (realsense2_camera naming). While the supervisor
+``/<camera_namespace>/<name>/color/image_raw`` (realsense2_camera naming) with its
+``.../color/camera_info``. ``image_fit`` says how a frame becomes what the policy sees
+(``image_fit.py``: "exact" in the sim graph, which renders at the policy's size;
+"center_crop_resize" on the robot), and a frame whose fitted field of view differs from the one
+the policy was trained with by more than ``max_fov_mismatch_deg`` is refused. While the supervisor
 reports PAUSED the node commands nothing; the history restarts after a pause or a refused tick.
 """
 
@@ -23,11 +29,12 @@ from geometry_msgs.msg import PoseStamped
 from omnireset_msgs.msg import PolicyStatus, PoseDelta, SupervisorStatus
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from omnireset_control.constants import ARM_JOINT_NAMES
 from omnireset_control.kinematics import BatchedKinematics, load_kinematics
 from omnireset_policy.exported_policy import check_policy_matches, load_exported_policy
+from omnireset_policy.image_fit import IMAGE_FIT_MODES, ImageFitError, fit_image, fitted_fovy_deg
 from omnireset_policy.observation_layout import gripper_closes
 from omnireset_policy.input_sampling import DEFAULT_MAX_AGE, ImageConversionError, InputSampler, image_msg_to_rgb
 from omnireset_policy.node_common import (Parameter, StartupError, check_no_unknown_parameters, declare,
@@ -50,10 +57,11 @@ class RefusedInput(ValueError):
         self.topic = topic
 
 
-def camera_topic(namespace: str, name: str) -> str:
-    """realsense2_camera names its color stream /<camera_namespace>/<camera_name>/color/image_raw."""
+def camera_topic(namespace: str, name: str, stream: str = "image_raw") -> str:
+    """realsense2_camera names its color stream /<camera_namespace>/<camera_name>/color/image_raw
+    (and its intrinsics .../color/camera_info)."""
     parts = [p.strip("/") for p in (namespace, name) if p.strip("/")]
-    return "/" + "/".join(parts + ["color", "image_raw"])
+    return "/" + "/".join(parts + ["color", stream])
 
 
 class PolicyNode(Node):
@@ -70,8 +78,8 @@ class PolicyNode(Node):
                                               "ur_calibration kinematics_params YAML; empty: nominal kinematics.")
         p["joint_states_topic"] = declare(self, "joint_states_topic", "/joint_states", "sensor_msgs/JointState input.")
         p["gripper_joint_name"] = declare(self, "gripper_joint_name", DEFAULT_GRIPPER_JOINT,
-                                          "Gripper joint that must be in /joint_states (gripper state input); "
-                                          "empty: not required.")
+                                          "Gripper joint that must be published on joint_states_topic (in the arm's "
+                                          "message or its own): the gripper driver is alive; empty: not required.")
         p["target_pose_topic"] = declare(self, "target_pose_topic", DEFAULT_TARGET_POSE_TOPIC,
                                          "PoseStamped of the target (insertive) object, state policies.")
         p["receptive_pose_topic"] = declare(self, "receptive_pose_topic", DEFAULT_RECEPTIVE_POSE_TOPIC,
@@ -83,6 +91,14 @@ class PolicyNode(Node):
         p["available_cameras"] = declare(self, "available_cameras", Parameter.Type.STRING_ARRAY,
                                          "Cameras the cell publishes; an image policy that needs another is refused. "
                                          "Empty strings are ignored ([''] = none); unset: not checked.")
+        p["image_fit"] = declare(self, "image_fit", "exact",
+                                 "How a camera frame becomes the policy's image: 'exact' (the frame must have the "
+                                 "policy's size) or 'center_crop_resize' (centred crop to its aspect, area "
+                                 "downscale; the robot's RealSense frames).")
+        p["max_fov_mismatch_deg"] = declare(self, "max_fov_mismatch_deg", 3.0,
+                                            "Image policies trained at a recorded fovy: frames whose fitted "
+                                            "vertical field of view (CameraInfo fy) differs by more are refused. "
+                                            "0: not checked.")
         p["base_frame"] = declare(self, "base_frame", "base_link",
                                   "Frame of object poses and of the published delta.")
         p["max_input_age"] = declare(self, "max_input_age", DEFAULT_MAX_AGE,
@@ -121,6 +137,12 @@ class PolicyNode(Node):
         except ValueError as exc:
             raise StartupError("refusing the policy (parameters task, robot, rate_hz, available_cameras): "
                                f"{exc}") from None
+        if p["image_fit"] not in IMAGE_FIT_MODES:
+            raise StartupError(f"parameter image_fit must be one of {list(IMAGE_FIT_MODES)}, got {p['image_fit']!r}")
+        if not (math.isfinite(p["max_fov_mismatch_deg"]) and p["max_fov_mismatch_deg"] >= 0.0):
+            raise StartupError(f"parameter max_fov_mismatch_deg must be >= 0, got {p['max_fov_mismatch_deg']}")
+        self.image_fit = p["image_fit"]
+        self.max_fov_mismatch = float(p["max_fov_mismatch_deg"])
         if not isinstance(p["torch_threads"], int) or p["torch_threads"] < 1:
             raise StartupError(f"parameter torch_threads must be an integer >= 1, got {p['torch_threads']!r}")
         scale = p["action_scale"] if p["action_scale"] is not None else self.policy.action_scale
@@ -137,13 +159,17 @@ class PolicyNode(Node):
                                   use_feature_cache=p["use_feature_cache"])
         self.base_frame = p["base_frame"]
         self.gripper_joint = p["gripper_joint_name"]
+        self._arm_joint_set = set(ARM_JOINT_NAMES)
         self.kind = self.policy.kind
 
         sensor_qos = qos_profile_sensor_data  # best effort: compatible with reliable and best-effort drivers
         self.joint_topic = p["joint_states_topic"]
-        inputs = [self.joint_topic]
-        self.create_subscription(JointState, self.joint_topic, self._store(self.joint_topic), sensor_qos)
+        self.gripper_input = f"{self.joint_topic}:{self.gripper_joint}" if self.gripper_joint else None
+        inputs = [self.joint_topic] + ([self.gripper_input] if self.gripper_input else [])
+        self.create_subscription(JointState, self.joint_topic, self._on_joint_state, sensor_qos)
         self.camera_topics: dict[str, str] = {}
+        self.camera_info_topics: dict[str, str] = {}
+        self.camera_info: dict[str, CameraInfo] = {}
         if self.kind == "state":
             self.pose_topics = (p["target_pose_topic"], p["receptive_pose_topic"])
             if self.pose_topics[0] == self.pose_topics[1]:
@@ -161,6 +187,10 @@ class PolicyNode(Node):
                 self.camera_topics[policy_name] = topic
                 inputs.append(topic)
                 self.create_subscription(Image, topic, self._store(topic), sensor_qos)
+                info_topic = camera_topic(p["camera_namespace"], name, "camera_info")
+                self.camera_info_topics[policy_name] = info_topic
+                self.create_subscription(CameraInfo, info_topic, self._store_info(policy_name), sensor_qos)
+            self.trained_fovy = self.policy.cameras.get("fovy_deg") or {}
         self.sampler = InputSampler(inputs, max_age=max_age)
 
         self.command_pub = self.create_publisher(PoseDelta, p["command_topic"], QoSProfile(depth=10))
@@ -179,6 +209,42 @@ class PolicyNode(Node):
             self.sampler.add(topic, stamp_to_ns(msg.header.stamp), msg)
         return callback
 
+    def _on_joint_state(self, msg: JointState) -> None:
+        """Route a JointState by content: arm joints -> the arm input, the gripper joint -> its own."""
+        stamp = stamp_to_ns(msg.header.stamp)
+        names = set(msg.name)
+        if names & self._arm_joint_set or not (self.gripper_input and self.gripper_joint in names):
+            self.sampler.add(self.joint_topic, stamp, msg)
+        if self.gripper_input and self.gripper_joint in names:
+            self.sampler.add(self.gripper_input, stamp, msg)
+
+    def _store_info(self, policy_name: str):
+        def callback(msg):
+            self.camera_info[policy_name] = msg
+        return callback
+
+    def _check_fov(self, policy_name: str, topic: str, height: int, width: int) -> None:
+        """Refuse a frame whose fitted vertical field of view is not the one the policy was trained at."""
+        trained = self.trained_fovy.get(policy_name)
+        if trained is None or self.max_fov_mismatch == 0.0:
+            return
+        info_topic = self.camera_info_topics[policy_name]
+        info = self.camera_info.get(policy_name)
+        if info is None:
+            raise RefusedInput(info_topic, f"no CameraInfo yet: the field of view cannot be checked against the "
+                                           f"policy's {trained:.1f} deg")
+        if (info.height, info.width) != (height, width):
+            raise RefusedInput(info_topic, f"CameraInfo is for {info.height}x{info.width}, the image is {height}x{width}")
+        try:
+            seen = fitted_fovy_deg(height, width, float(info.k[4]), self.runner.image_size)
+        except ImageFitError as exc:
+            raise RefusedInput(info_topic, str(exc)) from None
+        if abs(seen - trained) > self.max_fov_mismatch:
+            raise RefusedInput(topic, f"the policy would see a {seen:.1f} deg vertical field of view (fy "
+                                      f"{info.k[4]:.1f} px, {self.image_fit}), it was trained at {trained:.1f} deg "
+                                      f"(tolerance {self.max_fov_mismatch:g} deg): set the sim camera's fovy from "
+                                      f"this camera's calibration and retrain")
+
     def _on_supervisor(self, msg: SupervisorStatus) -> None:
         enabled = msg.state != SupervisorStatus.STATE_PAUSED
         if enabled and not self.enabled:
@@ -188,8 +254,6 @@ class PolicyNode(Node):
     def _joint_positions(self, msg: JointState) -> np.ndarray:
         index = {name: i for i, name in enumerate(msg.name)}
         missing = [n for n in ARM_JOINT_NAMES if n not in index]
-        if self.gripper_joint and self.gripper_joint not in index:
-            missing.append(self.gripper_joint)
         if missing:
             raise ValueError(f"lacks joint(s) {missing}")
         if len(msg.position) != len(msg.name):
@@ -272,9 +336,13 @@ class PolicyNode(Node):
         images = {}
         for name, topic in self.camera_topics.items():
             item = sample.messages[topic]
+            exact = self.image_fit == "exact"
             try:
-                rgb = image_msg_to_rgb(item.value, expected_size=self.runner.image_size)
-            except ImageConversionError as exc:
+                rgb = image_msg_to_rgb(item.value, expected_size=self.runner.image_size if exact else None)
+                self._check_fov(name, topic, rgb.shape[0], rgb.shape[1])
+                if not exact:
+                    rgb = fit_image(rgb, self.runner.image_size)
+            except (ImageConversionError, ImageFitError) as exc:
                 raise RefusedInput(topic, str(exc)) from None
             images[name] = (item.stamp_ns, rgb)
         return self.runner.step(joints, images)

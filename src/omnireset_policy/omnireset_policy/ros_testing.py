@@ -19,7 +19,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 from rclpy.qos import QoSProfile
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from omnireset_control.constants import ARM_JOINT_NAMES
 from omnireset_policy.policy_node import DEFAULT_GRIPPER_JOINT
@@ -169,16 +169,25 @@ class FakeRobot:
 
     def __init__(self, harness: RosHarness, joint_rate: float = 100.0, pose_rate: float = 30.0,
                  camera_topics=(), camera_rate: float = 30.0, image_size=(32, 32),
-                 target_topic="/omnireset/object_pose/target", receptive_topic="/omnireset/object_pose/receptive"):
+                 target_topic="/omnireset/object_pose/target", receptive_topic="/omnireset/object_pose/receptive",
+                 camera_fy: float | None = None, split_gripper: bool = False):
         node = harness.node
         self.harness = harness
         self.q = list(Q_HOME)
         self.encodings = {t: "rgb8" for t in camera_topics}
-        self.enabled = {"joints": True, "target": True, "receptive": True, **{t: True for t in camera_topics}}
+        self.enabled = {"joints": True, "gripper": True, "target": True, "receptive": True,
+                        **{t: True for t in camera_topics}}
+        # The robot: the arm's and the gripper's joint_state_broadcasters publish separate messages
+        # on /joint_states (two controller managers); the sim: one message with both.
+        self.split_gripper = split_gripper
         self.joint_pub = node.create_publisher(JointState, "/joint_states", 10)
         self.pose_pubs = {"target": node.create_publisher(PoseStamped, target_topic, 10),
                           "receptive": node.create_publisher(PoseStamped, receptive_topic, 10)}
         self.image_pubs = {t: node.create_publisher(Image, t, 10) for t in camera_topics}
+        # realsense2_camera's CameraInfo beside each image (.../color/camera_info); fy settable at run time
+        self.camera_fy = camera_fy
+        self.info_pubs = {t: node.create_publisher(CameraInfo, t.rsplit("/", 1)[0] + "/camera_info", 10)
+                          for t in camera_topics} if camera_fy is not None else {}
         self.image_size = image_size
         self._frame = 0
         self.timers = [node.create_timer(1.0 / joint_rate, self._joints),
@@ -190,13 +199,18 @@ class FakeRobot:
         msg.header.stamp = self.harness.node.get_clock().now().to_msg()
 
     def _joints(self):
-        if not self.enabled["joints"]:
-            return
-        msg = JointState()
-        self._stamp(msg)
-        msg.name = list(ARM_JOINT_NAMES) + [DEFAULT_GRIPPER_JOINT]
-        msg.position = [float(v) for v in self.q] + [0.0]
-        self.joint_pub.publish(msg)
+        gripper = self.enabled["gripper"]
+        if self.enabled["joints"]:
+            msg = JointState()
+            self._stamp(msg)
+            msg.name = list(ARM_JOINT_NAMES) + ([] if self.split_gripper or not gripper else [DEFAULT_GRIPPER_JOINT])
+            msg.position = [float(v) for v in self.q] + [0.0] * (len(msg.name) - len(ARM_JOINT_NAMES))
+            self.joint_pub.publish(msg)
+        if self.split_gripper and gripper:
+            msg = JointState()
+            self._stamp(msg)
+            msg.name, msg.position = [DEFAULT_GRIPPER_JOINT], [0.0]
+            self.joint_pub.publish(msg)
 
     def _poses(self):
         for key, position in (("target", (0.45, 0.1, 0.02)), ("receptive", (0.35, -0.15, 0.0))):
@@ -223,3 +237,10 @@ class FakeRobot:
             msg.step = 3 * w if msg.encoding in ("rgb8", "bgr8") else w
             msg.data = array.array("B", pixels[: msg.step * h])
             pub.publish(msg)
+            if topic in self.info_pubs:
+                info = CameraInfo()
+                info.header = msg.header
+                info.height, info.width = h, w
+                f = float(self.camera_fy)
+                info.k = [f, 0.0, w / 2.0, 0.0, f, h / 2.0, 0.0, 0.0, 1.0]
+                self.info_pubs[topic].publish(info)

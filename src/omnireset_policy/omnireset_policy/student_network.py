@@ -102,8 +102,10 @@ def export_rgb_policy(encoder: nn.Module, head: nn.Module, out_dir, *, feature_d
                       cameras=DEFAULT_CAMERAS, frame_stack: int = layout.HISTORY_LENGTH,
                       proprio_terms=DEFAULT_PROPRIO_TERMS, task: str = "any", variant: str = "rgb_student",
                       robot: str = "ur7e", action_scale=(0.02, 0.02, 0.02, 0.02, 0.02, 0.2),
-                      seed: int | None = None, made_by: str = "omnireset_policy.student_network", overwrite=False):
-    """Write a kind "rgb" export of ``encoder`` + ``head`` (both put in eval mode first)."""
+                      seed: int | None = None, made_by: str = "omnireset_policy.student_network", overwrite=False,
+                      fovy_deg: dict | None = None):
+    """Write a kind "rgb" export of ``encoder`` + ``head`` (both put in eval mode first). ``fovy_deg``:
+    camera name -> the vertical field of view its training images were rendered at (image_fit.py)."""
     from omnireset_control.constants import TRAIN_GAINS
 
     meta = make_metadata(
@@ -112,13 +114,15 @@ def export_rgb_policy(encoder: nn.Module, head: nn.Module, out_dir, *, feature_d
         cameras={"names": list(cameras), "image_size": [int(image_size[0]), int(image_size[1])],
                  "normalization": {"input": "rgb float32 in [0, 1], NCHW", "applied": "inside encoder",
                                    "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-                 "frame_stack": int(frame_stack), "feature_dim": int(feature_dim)},
+                 "frame_stack": int(frame_stack), "feature_dim": int(feature_dim),
+                 **({"fovy_deg": {str(k): float(v) for k, v in fovy_deg.items()}} if fovy_deg else {})},
         proprio_terms=tuple(proprio_terms))
     return save_exported_policy({"encoder": encoder.eval(), "head": head.eval()}, meta, out_dir, overwrite=overwrite)
 
 
 def make_random_rgb_policy(out_dir, encoder: str = "tiny", image_size=(224, 224), cameras=DEFAULT_CAMERAS,
-                           frame_stack: int = layout.HISTORY_LENGTH, hidden: int = 512, seed: int = 0, overwrite=False):
+                           frame_stack: int = layout.HISTORY_LENGTH, hidden: int = 512, seed: int = 0, overwrite=False,
+                           fovy_deg: dict | None = None):
     """A random-weight rgb export (tests, benchmarks): encoder "tiny" or "resnet18"."""
     torch.manual_seed(seed)
     enc = TinyEncoder() if encoder == "tiny" else ResNet18Encoder()
@@ -126,4 +130,4 @@ def make_random_rgb_policy(out_dir, encoder: str = "tiny", image_size=(224, 224)
                    frame_stack * proprio_dim(DEFAULT_PROPRIO_TERMS), hidden=hidden)
     return export_rgb_policy(enc, head, out_dir, feature_dim=enc.feature_dim, image_size=image_size,
                              cameras=cameras, frame_stack=frame_stack, seed=seed,
-                             variant=f"random_{encoder}", overwrite=overwrite)
+                             variant=f"random_{encoder}", overwrite=overwrite, fovy_deg=fovy_deg)

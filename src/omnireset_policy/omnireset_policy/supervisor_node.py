@@ -4,7 +4,7 @@ It relays the policy's PoseDelta commands to the controller topic, forcing the g
 the stuck override (paper A.4) is active and relaying nothing while paused or when the policy's
 commands stopped (watchdog hold: the controller keeps its last target). Commands with NaN/Inf are
 rejected. It counts evaluation outcomes (``EpisodeOutcome`` from the sim, or the ReportOutcome
-service on hardware) and publishes SupervisorStatus and /diagnostics (rqt_robot_monitor).
+service on hardware) and publishes SupervisorStatus and /diagnostics (rqt_runtime_monitor).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from omnireset_policy.student_network import make_random_rgb_policy  # noqa: E40
 
 pytestmark = pytest.mark.ros
 TARGET = "/omnireset/object_pose/target"
+GRIPPER_INPUT = "/joint_states:robotiq_85_left_knuckle_joint"  # the gripper joint's own input
 
 
 def _start(processes, module, params, ros_env, tmp_path):
@@ -56,7 +57,7 @@ def test_state_policy_ticks_at_10hz_and_stops_on_a_stale_input(harness, processe
     assert steps == list(range(steps[0], steps[0] + len(steps)))
     assert all(s.commanded and s.history_fill == 5 and s.history_length == 5 for s in status_window[-5:])
     s = status_window[-1]
-    assert s.input_names == ["/joint_states", TARGET, "/omnireset/object_pose/receptive"]
+    assert s.input_names == ["/joint_states", GRIPPER_INPUT, TARGET, "/omnireset/object_pose/receptive"]
     assert all(0.0 <= a < 0.1 for a in s.input_ages) and s.stale_inputs == [] and s.last_error == ""
     assert 0.0 < s.inference_time < 0.05 and 0.0 <= s.input_to_command_latency < 0.2
 
@@ -78,6 +79,26 @@ def test_state_policy_ticks_at_10hz_and_stops_on_a_stale_input(harness, processe
     assert fresh.history_fill < 5
 
 
+def test_arm_and_gripper_joint_states_in_separate_messages(harness, processes, ros_env, tmp_path):
+    """The robot publishes the arm's and the gripper's joint states from two broadcasters: the node
+    commands from the pair, and refuses, naming the gripper's input, when the gripper goes quiet."""
+    policy = export_scripted(tmp_path / "scripted")
+    commands = harness.collect(PoseDelta, "/omnireset/policy/command")
+    statuses = harness.collect(PolicyStatus, "/omnireset/policy/status")
+    robot = FakeRobot(harness, split_gripper=True)
+    node = _start(processes, "omnireset_policy.policy_node", {"policy_path": policy}, ros_env, tmp_path)
+    wait_for(lambda: len(commands) >= 3, 30.0, what=f"commands from split joint states; log:\n{node.log()}")
+    assert list(statuses)[-1][1].last_error == ""
+    robot.enabled["gripper"] = False  # the gripper's driver stops; the arm's goes on
+    stale = wait_for(lambda: next((m for _, m in list(statuses)[-3:] if m.stale_inputs), None), 2.0,
+                     what="a status naming the gripper input")
+    assert stale.stale_inputs == [GRIPPER_INPUT] and not stale.commanded
+    time.sleep(0.3)
+    n_before = len(commands)
+    time.sleep(0.5)
+    assert len(commands) == n_before, "commanded without the gripper's state"
+
+
 def test_rgb_policy_refuses_bad_encoding_and_accepts_bgr8(harness, processes, ros_env, tmp_path):
     policy = make_random_rgb_policy(tmp_path / "rgb", image_size=(32, 32))
     cams = ["wrist", "front", "side"]
@@ -90,7 +111,7 @@ def test_rgb_policy_refuses_bad_encoding_and_accepts_bgr8(harness, processes, ro
     node = _start(processes, "omnireset_policy.policy_node", {"policy_path": policy}, ros_env, tmp_path)
     wait_for(lambda: len(commands) >= 3, 30.0, what=f"first commands; log:\n{node.log()}")
     ok = list(statuses)[-1][1]
-    assert ok.input_names == ["/joint_states"] + topics and ok.commanded
+    assert ok.input_names == ["/joint_states", GRIPPER_INPUT] + topics and ok.commanded
 
     robot.encodings[topics[2]] = "mono8"
     bad = wait_for(lambda: next((m for _, m in list(statuses)[-3:] if "mono8" in m.last_error), None), 2.0,
@@ -100,6 +121,45 @@ def test_rgb_policy_refuses_bad_encoding_and_accepts_bgr8(harness, processes, ro
     n_before = len(commands)
     time.sleep(0.5)
     assert len(commands) == n_before, "commanded from an image it could not read"
+
+
+def test_rgb_policy_fits_realsense_frames_and_refuses_a_wrong_field_of_view(harness, processes, ros_env, tmp_path):
+    """The robot's path: 640x480 frames with their CameraInfo; the node crops and downscales them to
+    the policy's 32x32 and checks the fitted field of view against the one recorded at training."""
+    from omnireset_policy.image_fit import pinhole_fy
+
+    cams = ["wrist", "front", "side"]
+    policy = make_random_rgb_policy(tmp_path / "rgb", image_size=(32, 32), fovy_deg={c: 50.0 for c in cams})
+    topics = [camera_topic("camera", c) for c in cams]
+    info_topic = camera_topic("camera", "front", "camera_info")
+    assert info_topic == "/camera/front/color/camera_info"
+    commands = harness.collect(PoseDelta, "/omnireset/policy/command")
+    statuses = harness.collect(PolicyStatus, "/omnireset/policy/status")
+    robot = FakeRobot(harness, camera_topics=topics, image_size=(480, 640), camera_fy=pinhole_fy(50.0, 480))
+    node = _start(processes, "omnireset_policy.policy_node",
+                  {"policy_path": policy, "image_fit": "center_crop_resize"}, ros_env, tmp_path)
+    wait_for(lambda: len(commands) >= 3, 30.0, what=f"first commands from fitted frames; log:\n{node.log()}")
+    assert list(statuses)[-1][1].last_error == ""
+
+    robot.camera_fy = 615.0  # a D435's colour stream: 42.6 deg, not the trained 50
+    bad = wait_for(lambda: next((m for _, m in list(statuses)[-3:] if "field of view" in m.last_error), None), 3.0,
+                   what="a status refusing the field of view")
+    assert not bad.commanded and "42.6 deg" in bad.last_error and "trained at 50.0 deg" in bad.last_error
+    time.sleep(0.3)
+    n_before = len(commands)
+    time.sleep(0.5)
+    assert len(commands) == n_before, "commanded with a field of view it was not trained for"
+
+
+def test_rgb_policy_exact_fit_refuses_a_frame_of_another_size(harness, processes, ros_env, tmp_path):
+    policy = make_random_rgb_policy(tmp_path / "rgb", image_size=(32, 32))  # no recorded fovy: not checked
+    topics = [camera_topic("camera", c) for c in ["wrist", "front", "side"]]
+    statuses = harness.collect(PolicyStatus, "/omnireset/policy/status")
+    FakeRobot(harness, camera_topics=topics, image_size=(480, 640))
+    node = _start(processes, "omnireset_policy.policy_node", {"policy_path": policy}, ros_env, tmp_path)
+    bad = wait_for(lambda: next((m for _, m in list(statuses)[-3:] if "480x640" in m.last_error), None), 30.0,
+                   what=f"a status refusing the size; log:\n{node.log()}")
+    assert not bad.commanded and "the policy expects 32x32" in bad.last_error
 
 
 @pytest.mark.parametrize("params, reason", [
@@ -115,6 +175,8 @@ def test_rgb_policy_refuses_bad_encoding_and_accepts_bgr8(harness, processes, ro
      "needs camera(s) ['wrist'], this cell publishes ['front', 'side']"),
     ({"policy_path": "RGB", "available_cameras": "['']"}, "this cell publishes no cameras"),
     ({"policy_path": "/nonexistent/policy", "rate_hz": "fast"}, "rate_hz"),  # rclpy's own type error: one line
+    ({"policy_path": "RGB", "image_fit": "stretch"}, "image_fit must be one of ['exact', 'center_crop_resize']"),
+    ({"policy_path": "RGB", "max_fov_mismatch_deg": -1.0}, "max_fov_mismatch_deg must be >= 0"),
 ])
 def test_policy_node_exits_nonzero_with_reason_at_startup(ros_env, tmp_path, params, reason):
     from omnireset_policy.student_network import make_random_rgb_policy

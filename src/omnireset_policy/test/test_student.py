@@ -70,6 +70,8 @@ def test_collect_distill_export_runs_in_the_policy_runner(shards, tmp_path):
     policy = load_exported_policy(out)
     assert policy.kind == "rgb" and policy.cameras["names"] == list(CAMERAS)
     assert policy.cameras["image_size"] == [64, 64] and policy.cameras["frame_stack"] == 5
+    # the rendering cameras' field of view travels from the shards to the export (image_fit.py)
+    assert policy.cameras["fovy_deg"] == {"front": 50.0, "side": 50.0, "wrist": 75.0}
     # deployed = the mean: the exported encoder + head reproduce the training model's mean exactly
     sample = result.dataset[3]
     images = sample["images"].to(torch.float32).div(255.0)[None]

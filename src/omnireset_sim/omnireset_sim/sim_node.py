@@ -29,7 +29,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import SetBool
 
 from omnireset_msgs.msg import EpisodeOutcome, OscControllerState, PoseDelta
@@ -38,6 +38,7 @@ from omnireset_msgs.srv import ResetEpisode
 from omnireset_control.constants import OscGains
 from omnireset_control.controller_core import CommandStatus
 from omnireset_control.rotations import matrix_to_quat
+from omnireset_policy.image_fit import pinhole_k
 from omnireset_policy.node_common import (STARTUP_ERROR_EXIT, StartupError, check_no_unknown_parameters, declare,
                                           ns_to_stamp, stamp_to_ns, startup_error_line)
 
@@ -106,12 +107,19 @@ class SimNode(Node):
         self.pub_receptive = self.create_publisher(PoseStamped, self.p["receptive_pose_topic"], 10)
         self.pub_state = self.create_publisher(OscControllerState, self.p["controller_state_topic"], 10)
         self.pub_outcome = self.create_publisher(EpisodeOutcome, self.p["episode_outcome_topic"], reliable)
-        self.pub_cams = {}
+        self.pub_cams, self.pub_cam_info, self.cam_k = {}, {}, {}
         if self.p["publish_cameras"]:
             ns = self.p["camera_namespace"].strip("/")
+            model = self.core.engine.model
             for cam in self.p["camera_names"]:
                 self.pub_cams[cam] = self.create_publisher(Image, f"/{ns}/{cam}/color/image_raw",
                                                            qos_profile_sensor_data)
+                # realsense2_camera publishes each stream's intrinsics beside it; so does the sim:
+                # MuJoCo's pinhole at the rendered size (the policy node checks its field of view)
+                self.pub_cam_info[cam] = self.create_publisher(CameraInfo, f"/{ns}/{cam}/color/camera_info",
+                                                               qos_profile_sensor_data)
+                self.cam_k[cam] = pinhole_k(float(model.cam_fovy[model.camera(cam).id]),
+                                            self.p["image_width"], self.p["image_height"])
         self.create_subscription(PoseDelta, self.p["command_topic"], self._on_command, reliable)
         self.create_service(ResetEpisode, "~/reset_episode", self._on_reset)
         self.create_service(SetBool, "~/pin_arm", self._on_pin)
@@ -291,6 +299,15 @@ class SimNode(Node):
         msg.step = msg.width * 3
         msg.data = array.array("B", img.tobytes())  # the fast path of rclpy's sequence<uint8> setter
         self.pub_cams[cam].publish(msg)
+        info = CameraInfo()
+        info.header = msg.header
+        info.height, info.width = msg.height, msg.width
+        info.distortion_model = "plumb_bob"
+        info.d = [0.0] * 5
+        info.k = self.cam_k[cam]
+        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        info.p = self.cam_k[cam][:3] + [0.0] + self.cam_k[cam][3:6] + [0.0] + [0.0, 0.0, 1.0, 0.0]
+        self.pub_cam_info[cam].publish(info)
 
     def start(self) -> None:
         self.thread.start()

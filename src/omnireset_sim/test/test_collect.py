@@ -40,6 +40,7 @@ def test_collect_writes_one_shard_per_episode_with_the_documented_layout(collect
         assert f.attrs["format"] == fmt.FORMAT_NAME
         assert json.loads(f.attrs["cameras"]) == ["front", "side", "wrist"]
         assert json.loads(f.attrs["image_size"]) == [24, 32]
+        assert json.loads(f.attrs["camera_fovy_deg"]) == {"front": 50.0, "side": 50.0, "wrist": 75.0}  # cameras.yaml
         assert "fixed" in f.attrs["expert_std_source"]
         assert json.loads(f.attrs["provenance"])["made_by"] == "omnireset_sim.collect"
         ep = f[fmt.EPISODES_GROUP][fmt.episode_name(0)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import os
 import sys
@@ -100,6 +101,11 @@ def export_student(model: StudentPolicy, out_dir, image_size, dataset_attrs: dic
         kwargs["action_scale"] = tuple(expert["action"]["scale"])
     if expert.get("robot"):
         kwargs["robot"] = expert["robot"]
+    fovy = dataset_attrs.get("camera_fovy_deg")  # the collector's rendering cameras (image_fit.py)
+    if isinstance(fovy, (str, bytes)):
+        fovy = json.loads(fovy)
+    if isinstance(fovy, dict) and set(fovy) >= set(model.cameras):
+        kwargs["fovy_deg"] = {c: float(fovy[c]) for c in model.cameras}
     model = copy.deepcopy(model).eval()
     return export_rgb_policy(model.encoder, model.head, out_dir, feature_dim=model.feature_dim,
                              image_size=tuple(image_size), cameras=model.cameras, frame_stack=model.frame_stack,

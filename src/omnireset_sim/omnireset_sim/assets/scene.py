@@ -41,7 +41,8 @@ def _object_body(parent: ET.Element, name: str, spec: ObjectSpec, free: bool) ->
     for i, g in enumerate(spec.geoms):
         sub(body, "geom", name=f"{name}_geom{i}", type=g.type, size=g.size, pos=g.pos, quat=g.quat,
             rgba=g.rgba or spec.rgba, mass=spec.mass * g.volume() / total_volume, friction=(spec.friction, 0.005, 0.0001),
-            condim=4 if free else 3, contype=ENV_CONTYPE, conaffinity=ENV_CONAFFINITY)
+            condim=4 if free else 3, contype=ENV_CONTYPE if g.contype is None else g.contype,
+            conaffinity=ENV_CONAFFINITY if g.conaffinity is None else g.conaffinity)
     return body
 
 

@@ -164,6 +164,7 @@ def collect(cfg: CollectConfig, progress=None) -> CollectStats:
     renderer = RandomizedRenderer(env.engine, cfg.cameras, cfg.width, cfg.height, cfg.visual, seed=cfg.seed)
     attrs = {
         "cameras": list(cfg.cameras), "image_size": [cfg.height, cfg.width],
+        "camera_fovy_deg": renderer.nominal_fovy_deg(),
         "proprio_terms": list(fmt.PROPRIO_ARRAYS), "task": cfg.task, "variant": cfg.variant,
         "expert": str(Path(cfg.expert).resolve()),
         "expert_std_source": ("the expert's action distribution (action_std.pt, per observation)"

@@ -137,6 +137,11 @@ class RandomizedRenderer:
         self._gripper_geoms = set(geoms_of(GRIPPER_BODIES).tolist())
         self.appearance: list[WorldAppearance] = [self.nominal] * engine.num_envs
 
+    def nominal_fovy_deg(self) -> dict[str, float]:
+        """Vertical field of view (degrees) of each rendered camera before randomization: what an
+        image policy trained on these frames expects to see (omnireset_policy.image_fit)."""
+        return {name: float(self.nominal.cam_fovy[self.model.camera(name).id]) for name in self.cameras}
+
     @staticmethod
     def _read(m) -> WorldAppearance:
         return WorldAppearance(m.cam_pos.copy(), m.cam_quat.copy(), m.cam_fovy.copy(), m.light_diffuse.copy(),

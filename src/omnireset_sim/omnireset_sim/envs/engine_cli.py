@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-ENGINE_CHOICES = ("mujoco", "mujoco_warp")
+ENGINE_CHOICES = ("mujoco", "mujoco_warp", "isaaclab")
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINE_CHOICES, default="mujoco",
-                        help="physics engine: mujoco (C, CPU; default) or mujoco_warp (GPU; slow on the CPU)")
+                        help="physics engine: mujoco (C, CPU; default), mujoco_warp (GPU; slow on the CPU) or "
+                             "isaaclab (Isaac Lab 3 on Newton/MuJoCo Warp; needs the venv of make isaaclab-setup)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda / cuda:N (mujoco_warp only)")
 
 
@@ -28,6 +29,14 @@ def check_engine(engine: str, device: str) -> str:
             raise ValueError(f"--engine mujoco runs on the CPU only (got --device {device}); "
                              f"for a GPU use --engine mujoco_warp --device {device}")
         return "cpu"
+    if engine == "isaaclab":
+        from ..isaaclab._version import IsaacLabUnavailable, require_isaaclab
+
+        try:
+            require_isaaclab()
+        except IsaacLabUnavailable as exc:
+            raise ValueError(str(exc)) from None
+        return str(device)
     if engine != "mujoco_warp":
         raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINE_CHOICES)}")
     import_warp()

@@ -8,6 +8,12 @@ a correctness platform, every test runs it there).
   physics step (``mjw.step``), replayed from a captured Warp graph once captured (CPU and CUDA:
   `use_graph`), so the torch law between physics steps (the env's law_backend="torch" path) is
   the only Python per physics step.
+- `control_step(inputs, gripper_close, nstep)` (the env's law_backend="native" path, its
+  default): the OSC law, motor delay and dynamic friction as a Warp kernel (envs/warp_osc.py)
+  before each of the `nstep` physics steps, all `nstep` x (kernel + ``mjw.step``) captured in ONE
+  Warp graph and replayed per policy step: no Python and no host synchronisation between the
+  physics steps of a policy step. The env keeps its torch kinematics for the target composition
+  and observations (`native_control_math = False`: no host C++ core on a device engine).
 - Resets write the chosen worlds' qpos/qvel/act/ctrl/mocap and clear their solver warm start,
   time and overflow flags, with torch index writes on the device.
 - Per-world dynamics: the randomized model fields are batched (``put_model(batch_sizes=...)``)
@@ -113,7 +119,10 @@ BATCHED_FIELDS = (
 
 class MujocoWarpEngine:
     dtype = torch.float32
-    law_backends = ("torch",)  # the env's batched torch OSC law between `step`s (no native C++ stepper)
+    # "native": control_step, the Warp kernel law inside the captured policy step; "torch": the
+    # env's batched torch law between captured single `step`s (the reference).
+    law_backends = ("native", "torch")
+    native_control_math = False  # the env's target composition / observations stay in torch here
 
     def __init__(self, task: TaskSpec, num_envs: int, scene: SceneConfig | None = None, kinematics=None,
                  device: str = "cpu", nconmax: int | None = None, njmax: int | None = None,
@@ -146,6 +155,8 @@ class MujocoWarpEngine:
         self.physics_seconds = 0.0
         self.use_graph = bool(use_graph)
         self._graph = None
+        self._policy_graphs: dict = {}  # (nstep, max_delay, clips, friction speeds) -> captured graph
+        self._law = None  # control_step's device buffers (built on first use)
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self._render_data = None
 
@@ -210,26 +221,41 @@ class MujocoWarpEngine:
         close = gripper_close.detach().to(self.device)
         self._ctrl[:, self._gripper_act] = torch.where(close, -self._gripper_speed, self._gripper_speed)
 
+    def _warp_scope(self):
+        """Warp on the engine's device, ordered with torch's work without a host synchronisation:
+        on torch's current CUDA stream when that is a side stream; when torch is on the legacy
+        default stream (its default), on Warp's own stream -- a blocking stream, which CUDA orders
+        with the legacy stream implicitly, and one a graph can be captured on (CUDA refuses to
+        capture on the legacy stream itself). [GPU path not run on the CPU-only dev machine.]"""
+        import contextlib
+
+        wp = self._wp
+        stack = contextlib.ExitStack()
+        stack.enter_context(wp.ScopedDevice(self.wp_device))
+        if self.device.type == "cuda":
+            torch_stream = torch.cuda.current_stream(self.device)
+            if torch_stream.cuda_stream != 0:
+                stack.enter_context(wp.ScopedStream(wp.stream_from_torch(torch_stream)))
+        return stack
+
     def _physics_step(self) -> None:
         wp, mjw = self._wp, self._mjw
-        with wp.ScopedDevice(self.wp_device):
-            stream = wp.stream_from_torch(torch.cuda.current_stream(self.device)) if self.device.type == "cuda" else None
-            with (wp.ScopedStream(stream) if stream is not None else _nullcontext()):
-                if not self.use_graph:
+        with self._warp_scope():
+            if not self.use_graph:
+                mjw.step(self.wm, self.wd)
+                return
+            if self._graph is None:
+                # Capture one physics step; the graph reads ctrl / state / model fields in place,
+                # so torch writes between replays change what it does. The state is put back
+                # after the compile step and the capture (which may or may not also run the
+                # launches), so that this call is exactly one physics step.
+                saved = self._snapshot_state()
+                mjw.step(self.wm, self.wd)  # compiles every kernel outside the capture
+                with wp.ScopedCapture() as capture:
                     mjw.step(self.wm, self.wd)
-                    return
-                if self._graph is None:
-                    # Capture one physics step; the graph reads ctrl / state / model fields in place,
-                    # so torch writes between replays change what it does. The state is put back
-                    # after the compile step and the capture (which may or may not also run the
-                    # launches), so that this call is exactly one physics step.
-                    saved = self._snapshot_state()
-                    mjw.step(self.wm, self.wd)  # compiles every kernel outside the capture
-                    with wp.ScopedCapture() as capture:
-                        mjw.step(self.wm, self.wd)
-                    self._graph = capture.graph
-                    self._restore_state(saved)
-                wp.capture_launch(self._graph)
+                self._graph = capture.graph
+                self._restore_state(saved)
+            wp.capture_launch(self._graph)
 
     def _snapshot_state(self):
         return [x.clone() for x in (self._qpos, self._qvel, self._act, self._time, self._warmstart, self._overflow)]
@@ -244,6 +270,118 @@ class MujocoWarpEngine:
         start = time.perf_counter()
         self._physics_step()
         self.physics_seconds += time.perf_counter() - start
+
+    # ---- the policy step: law kernel + physics, one graph -----------------------------------------
+    def enable_native(self) -> None:
+        """Load the law kernel module (envs/warp_osc.py); NativeStepperUnavailable if it cannot."""
+        if self._law is not None:
+            return
+        from .native_stepper import NativeStepperUnavailable
+
+        try:
+            from . import warp_osc  # noqa: F401  (kernels compile on first launch, then Warp's cache)
+        except Exception as exc:  # noqa: BLE001 -- any import/compile failure: the env falls back to torch
+            raise NativeStepperUnavailable(f"the Warp law kernels do not load: {exc}") from None
+        self._law = {}
+
+    def _law_buffers(self, inputs, max_delay: int) -> dict:
+        """Fixed device buffers the captured graph reads (a graph binds addresses: the env's own
+        tensors are reassigned between steps, so they are copied in and out of these)."""
+        from . import warp_osc
+
+        wp, dev, f32, n = self._wp, self.device, torch.float32, self.num_envs
+        key = inputs.kinematics.tobytes()
+        law = self._law
+        if law.get("kinematics") != key or law.get("max_delay") != max_delay:
+            z = lambda *shape, dtype=f32: torch.zeros(*shape, dtype=dtype, device=dev)  # noqa: E731
+            t = dict(target_pos=z(n, 3), target_rot=z(n, 3, 3), kp=z(n, 6), kd=z(n, 6),
+                     torque_limit=torch.full((6,), math.inf, dtype=f32, device=dev),
+                     delay_buffer=z(max_delay + 1, n, 6), delay=z(n, dtype=torch.int64),
+                     friction_on=z(1, dtype=torch.int32), friction_static=z(n, 6), friction_ratio=z(n, 6),
+                     nonfinite_count=z(n, dtype=torch.int64))
+            with wp.ScopedDevice(self.wp_device):
+                rots, trans = warp_osc.chain_constants(inputs.kinematics, self.wp_device)
+                idx = {name: wp.array(np.asarray(v, dtype=np.int32), dtype=wp.int32)
+                       for name, v in (("arm_qpos", self._arm_qpos), ("arm_dof", self._arm_dof),
+                                       ("arm_act", self._arm_act))}
+            law.clear()
+            law.update(kinematics=key, max_delay=max_delay, t=t, rots=rots, trans=trans, idx=idx)
+            self._policy_graphs.clear()
+        return law
+
+    def _launch_law(self, law: dict, scalars: tuple) -> None:
+        from . import warp_osc
+
+        wp, t, d = self._wp, law["t"], self.wd
+        pos_clip, rot_clip, stiction, stribeck = scalars
+        vec3, mat33 = wp.vec3, wp.mat33
+        wp.launch(warp_osc.control_substep_kernel, dim=self.num_envs, inputs=[
+            d.qpos, d.qvel, d.ctrl, law["idx"]["arm_qpos"], law["idx"]["arm_dof"], law["idx"]["arm_act"],
+            law["rots"], law["trans"], wp.from_torch(t["target_pos"], dtype=vec3),
+            wp.from_torch(t["target_rot"], dtype=mat33), wp.from_torch(t["kp"]), wp.from_torch(t["kd"]),
+            pos_clip, rot_clip, wp.from_torch(t["torque_limit"]), wp.from_torch(t["delay_buffer"]),
+            wp.from_torch(t["delay"], dtype=wp.int64), law["max_delay"], wp.from_torch(t["friction_on"]),
+            wp.from_torch(t["friction_static"]), wp.from_torch(t["friction_ratio"]), stiction, stribeck,
+            wp.from_torch(t["nonfinite_count"], dtype=wp.int64)])
+
+    def control_step(self, inputs, gripper_close: torch.Tensor, nstep: int) -> None:
+        """`nstep` physics steps with the OSC law, motor delay and dynamic friction in a Warp kernel
+        before each (envs/warp_osc.py), replayed from one captured graph per policy step. The same
+        computation as `nstep` times (torch law -> `step`), up to float32 rounding of the law;
+        `inputs` (native_stepper.ControlInputs, any float dtype, any device) has its delay buffer
+        and non-finite counts updated in place, as the C++ stepper does."""
+        self.enable_native()
+        wp, mjw = self._wp, self._mjw
+        max_delay = int(inputs.delay_buffer.shape[0]) - 1
+        law = self._law_buffers(inputs, max_delay)
+        t = law["t"]
+
+        def load_inputs():
+            t["target_pos"].copy_(inputs.target_pos)
+            t["target_rot"].copy_(inputs.target_rot)
+            t["kp"].copy_(inputs.kp)
+            t["kd"].copy_(inputs.kd)
+            t["delay_buffer"].copy_(inputs.delay_buffer)
+            t["delay"].copy_(inputs.delay)
+            t["nonfinite_count"].copy_(inputs.nonfinite_count)
+            friction = inputs.friction_static is not None
+            t["friction_on"].fill_(1 if friction else 0)
+            if friction:
+                t["friction_static"].copy_(inputs.friction_static)
+                t["friction_ratio"].copy_(inputs.friction_ratio)
+
+        load_inputs()
+        close = gripper_close.detach().to(self.device)
+        self._ctrl[:, self._gripper_act] = torch.where(close, -self._gripper_speed, self._gripper_speed)
+        scalars = (float(inputs.pos_clip), float(inputs.rot_clip), float(inputs.stiction_velocity),
+                   float(inputs.stribeck_velocity))
+        start = time.perf_counter()
+        with self._warp_scope():
+            if not self.use_graph:
+                for _ in range(nstep):
+                    self._launch_law(law, scalars)
+                    mjw.step(self.wm, self.wd)
+            else:
+                key = (int(nstep), scalars)
+                graph = self._policy_graphs.get(key)
+                if graph is None:
+                    # As _physics_step: run once uncaptured (compiles every kernel), capture, then
+                    # put the worlds and the law's state back so this call is exactly one policy step.
+                    saved = self._snapshot_state()
+                    for _ in range(nstep):
+                        self._launch_law(law, scalars)
+                        mjw.step(self.wm, self.wd)
+                    with wp.ScopedCapture() as capture:
+                        for _ in range(nstep):
+                            self._launch_law(law, scalars)
+                            mjw.step(self.wm, self.wd)
+                    graph = self._policy_graphs[key] = capture.graph
+                    self._restore_state(saved)
+                    load_inputs()
+                wp.capture_launch(graph)
+        self.physics_seconds += time.perf_counter() - start
+        inputs.delay_buffer.copy_(t["delay_buffer"])
+        inputs.nonfinite_count.copy_(t["nonfinite_count"])
 
     def synchronize(self) -> None:
         self._wp.synchronize_device(self.wp_device)
@@ -391,6 +529,7 @@ class MujocoWarpEngine:
             r.close()
         self._renderers.clear()
         self._graph = None
+        self._policy_graphs.clear()
 
 
 class _nullcontext:

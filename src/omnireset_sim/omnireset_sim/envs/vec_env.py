@@ -3,11 +3,12 @@
 Per policy step (10 Hz): sanitize the 7-D action, compose the held TCP target from the current
 TCP pose, then for each of the 12 physics steps (dt 1/120 s) compute the OSC torque from the
 current joint state, delay it by the env's motor delay and step all worlds. EnvCfg.law_backend
-picks where that law runs: "native" (default) inside the engine's control_step, the C++ core of
-omnireset_control between the physics steps; "torch" omnireset_control's batched torch law between
-single engine steps (the reference; engines without control_step use it). Then terminations
-(time-out at 16 s, abnormal state), the A.1 reward, success bookkeeping, auto-reset of finished
-envs, and the observation groups.
+picks where that law runs: "native" (default) inside the engine's control_step -- MuJoCo C: the
+C++ core of omnireset_control between the physics steps; MuJoCo Warp: a Warp kernel, the 12
+physics steps and the law captured in one graph (envs/warp_osc.py); "torch" omnireset_control's
+batched torch law between single engine steps (the reference; engines without control_step use
+it). Then terminations (time-out at 16 s, abnormal state), the A.1 reward, success bookkeeping,
+auto-reset of finished envs, and the observation groups.
 """
 
 from __future__ import annotations
@@ -136,8 +137,15 @@ def _make_mujoco_warp(cfg: EnvCfg, task, kinematics):
     return MujocoWarpEngine(task, cfg.num_envs, cfg.scene, kinematics=kinematics, device=cfg.device)
 
 
-# Engines by name (each implements envs/engine.SimEngine); Isaac Lab registers here once it does.
-ENGINES = {"mujoco": _make_mujoco, "mujoco_warp": _make_mujoco_warp}
+def _make_isaaclab(cfg: EnvCfg, task, kinematics):
+    # Only inside the Isaac Lab venv (make isaaclab-setup); engine_cli checks it first.
+    from ..isaaclab.engine import isaaclab_engine_factory
+
+    return isaaclab_engine_factory(cfg, task, kinematics)
+
+
+# Engines by name (each implements envs/engine.SimEngine).
+ENGINES = {"mujoco": _make_mujoco, "mujoco_warp": _make_mujoco_warp, "isaaclab": _make_isaaclab}
 
 
 class OmniResetEnv:
@@ -154,8 +162,9 @@ class OmniResetEnv:
         self.kinematics_params = load_arm_kinematics(cfg.scene.arm)
         self.engine = ENGINES[cfg.engine](cfg, self.task, self.kinematics_params)
         # The env lives where the engine's state lives, in the engine's precision (MuJoCo C: CPU
-        # float64; MuJoCo Warp: its device, float32). Sampling (resets, randomization) stays on the
-        # CPU generator; its results are copied over at reset.
+        # float64; MuJoCo Warp: its device, float32). Randomization samples on the CPU generator and
+        # is copied over at reset; a reset sampler that can move (`to(device, dtype)`, the dataset
+        # sampler) is moved to the env's device and draws there (see reset_generator).
         self.device = torch.device(getattr(self.engine, "device", "cpu"))
         self.dtype = getattr(self.engine, "dtype", torch.float64)
         self.law_backend = self._select_law_backend(cfg.law_backend)
@@ -164,15 +173,26 @@ class OmniResetEnv:
         self.step_dt = self.physics_dt * cfg.decimation
         self.max_episode_length = int(math.ceil(cfg.episode_length_s / self.step_dt - 1e-9))
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.reset_sampler = reset_sampler or ReachingResetSampler(self.task, self.variant, self.kinematics_params)
+        sampler = reset_sampler or ReachingResetSampler(self.task, self.variant, self.kinematics_params)
+        if callable(getattr(sampler, "to", None)):
+            sampler = sampler.to(self.device, self.dtype)  # itself where nothing changes (CPU float64)
+        self.reset_sampler = sampler
+        # The generator the reset sampler draws from lives on the sampler's device: on the CPU it
+        # is self.generator (one stream, as before); a device-resident sampler gets a stream of its
+        # own there, so that a reset reads nothing back to the host. The reaching sampler (IK with
+        # rejection rounds, host-side by nature) stays on the CPU with self.generator.
+        sampler_device = torch.device(getattr(sampler, "device", "cpu"))
+        self.reset_generator = (self.generator if sampler_device.type == "cpu"
+                                else torch.Generator(device=sampler_device).manual_seed(cfg.seed))
         n, f64, dev = self.num_envs, self.dtype, self.device
         self.kin = BatchedKinematics(self.kinematics_params, dtype=f64, device=dev)
         self._compose_target = compose_target
         tcp_kinematics, unit_quat_to_matrix = self.kin.forward_with_jacobian, _unit_quat_to_matrix
-        if self.law_backend == "native":
+        if self.law_backend == "native" and getattr(self.engine, "native_control_math", True):
             # One implementation of the control math per backend: the native env's held targets
             # and reported TCP poses come from the same C++ core as its law (rounding-level apart
-            # from the torch ones; test_native_stepper compares them).
+            # from the torch ones; test_native_stepper compares them). A device engine's native
+            # law (MuJoCo Warp's kernel) keeps the torch math here: no host round trip.
             native = NativeControlMath(self._kinematics_array)
             tcp_kinematics, unit_quat_to_matrix = native.tcp_kinematics, native.unit_quat_to_matrix
             self._compose_target = native.compose_target
@@ -255,7 +275,10 @@ class OmniResetEnv:
         self.osc_kp_scale[env_ids] = events.sample_osc_gain_scale(cfg, m, g).to(self.device, self.dtype)
         self.osc.set_gains(self.cfg.osc_gains, env_ids, kp_scale=self.osc_kp_scale[env_ids])
         self.osc.reset(env_ids)
-        reset = self.reset_sampler.sample(host_ids, g)
+        if self.reset_generator is g:
+            reset = self.reset_sampler.sample(host_ids, g)
+        else:  # a sampler on the env's device: ids and draws stay there
+            reset = self.reset_sampler.sample(env_ids, self.reset_generator)
         self.engine.reset_envs(env_ids, reset)
         self.reset_type[env_ids] = reset.reset_type.to(self.device, torch.long)
         self.episode_length_buf[env_ids] = 0
@@ -383,7 +406,10 @@ class OmniResetEnv:
 
     def _native_physics_steps(self, close: torch.Tensor) -> None:
         """The same law, delay and friction inside the engine's native control step."""
-        friction = self._dynamic_friction_on()
+        # On a device the friction term always goes in (ratio 1 adds exactly 0): asking whether any
+        # ratio differs from 1 would read a value back to the host every policy step.
+        friction = self.device.type != "cpu" or self._dynamic_friction_on()
+        d = self.dynamics if self.device.type == "cpu" else self._dynamics_on_device
         inputs = ControlInputs(
             kinematics=self._kinematics_array,
             target_pos=self.target_pos.contiguous(), target_rot=self.target_rot.contiguous(),
@@ -391,7 +417,7 @@ class OmniResetEnv:
             pos_clip=self.osc.pos_clip, rot_clip=self.osc.rot_clip,
             delay_buffer=self.delay.buffer, delay=self.delay.delay,
             nonfinite_count=self.osc.nonfinite_count,
-            friction_static=self.dynamics.joint_friction.contiguous() if friction else None,
+            friction_static=d.joint_friction.contiguous() if friction else None,
             friction_ratio=self.dynamic_friction_ratio.contiguous() if friction else None,
             stiction_velocity=STICTION_VELOCITY, stribeck_velocity=STRIBECK_VELOCITY)
         self.engine.control_step(inputs, close, self.cfg.decimation)

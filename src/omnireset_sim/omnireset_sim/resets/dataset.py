@@ -16,6 +16,7 @@ positions (ResetState has no velocities; the settled ones are below the stabilit
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -122,9 +123,19 @@ def load_reset_dataset(path, task: str | None = None, robot: str | None = None, 
 class DatasetResetSampler:
     """envs.reset.ResetSampler over a reset dataset: per env, a reset type drawn by `weights`
     (uniform over the four types by default), then a state of that type uniformly -- O(1) per
-    sample, all from tensors built once at load."""
+    sample, all from tensors built once at load.
+
+    `to(device, dtype)` gives the same sampler with every tensor on `device` (the env moves its
+    sampler to the engine's device and precision): sampling is then a multinomial, a uniform draw
+    and gathers on that device, from a generator on that device, with no host synchronisation
+    (no value is read back; test_reset_sampler_device runs it on torch's data-less meta device).
+    For a generator seeded alike it draws the rows the CPU sampler draws on the CPU."""
 
     reset_type_names = RESET_TYPES
+    # The state tensors (float ones take `to`'s dtype) and the sampling tables.
+    _STATE_FIELDS = ("joint_pos", "gripper_closed", "gripper_opening", "target_pos", "target_quat", "receptive_pos",
+                     "receptive_quat", "types")
+    _TABLE_FIELDS = ("weights", "counts", "offsets")
 
     def __init__(self, dataset: ResetDataset | str, weights: Mapping[str, float] | None = None,
                  task: str | None = None, robot: str | None = None, variant: str | None = None,
@@ -170,15 +181,35 @@ class DatasetResetSampler:
         self.receptive_pos = torch.from_numpy(a["receptive_pos"][order]).to(f64)
         self.receptive_quat = _unit(torch.from_numpy(a["receptive_quat"][order]).to(f64))
         self.types = torch.from_numpy(types[order])
+        self.device = torch.device("cpu")
+        self.dtype = f64
+
+    def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> "DatasetResetSampler":
+        """This sampler with its tensors on `device` (float states in `dtype`, default float64); the
+        sampler itself when nothing changes. The dataset's numpy arrays stay where they are."""
+        device, dtype = torch.device(device), dtype or self.dtype
+        if device == self.device and dtype == self.dtype:
+            return self
+        moved = copy.copy(self)
+        for name in self._STATE_FIELDS:
+            t = getattr(self, name)
+            setattr(moved, name, t.to(device, dtype) if t.is_floating_point() else t.to(device))
+        for name in self._TABLE_FIELDS:  # the sampling math stays in float64 / int64
+            setattr(moved, name, getattr(self, name).to(device))
+        moved.device, moved.dtype = device, dtype
+        return moved
 
     def sample(self, env_ids: torch.Tensor, generator: torch.Generator | None = None) -> DatasetResetState:
-        m = int(env_ids.numel())
+        """States for `env_ids` (only their count matters), drawn on the sampler's device from
+        `generator` (which must live there too)."""
+        m = int(env_ids.numel())  # a shape, not a value: no synchronisation
         t = torch.multinomial(self.weights, m, replacement=True, generator=generator)
-        u = torch.rand(m, dtype=torch.float64, generator=generator)
+        u = torch.rand(m, dtype=torch.float64, device=self.device, generator=generator)
         row = self.offsets[t] + torch.clamp((u * self.counts[t]).long(), max=self.counts[t] - 1)
         return self.states(row)
 
     def states(self, rows: torch.Tensor) -> DatasetResetState:
+        rows = rows.to(self.device)
         return DatasetResetState(
             joint_pos=self.joint_pos[rows].clone(), gripper_closed=self.gripper_closed[rows].clone(),
             target_pos=self.target_pos[rows].clone(), target_quat=self.target_quat[rows].clone(),

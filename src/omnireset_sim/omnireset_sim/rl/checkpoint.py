@@ -48,7 +48,8 @@ def atomic_torch_save(obj, path: str | Path) -> Path:
 
 
 def make_metadata(env, agent_cfg: dict, *, seed: int, reset_source: str, iteration: int, wall_s: float,
-                  env_steps: int, curriculum: dict | None = None, finetune: bool = False) -> dict:
+                  env_steps: int, curriculum: dict | None = None, finetune: bool = False,
+                  world_size: int = 1) -> dict:
     from omnireset_policy.exported_policy import git_revision
 
     obs = env.get_observations()
@@ -70,6 +71,8 @@ def make_metadata(env, agent_cfg: dict, *, seed: int, reset_source: str, iterati
         "curriculum": curriculum,
         "reset_source": reset_source,
         "seed": int(seed),
+        # Ranks of a torchrun run (1: one process); env_cfg below is rank 0's (seed = the run's seed).
+        "world_size": int(world_size),
         "iteration": int(iteration),
         "wall_s": float(wall_s),
         "env_steps": int(env_steps),
@@ -112,15 +115,22 @@ def _flatten(d, prefix=""):
     return out
 
 
-def resume_differences(meta: dict, env, agent_cfg: dict, reset_source: str, *, check_code: bool = True) -> list[str]:
+def resume_differences(meta: dict, env, agent_cfg: dict, reset_source: str, *, check_code: bool = True,
+                       rank: int = 0, world_size: int = 1) -> list[str]:
     """What differs between a checkpoint and the run that wants to continue it ("field: checkpoint
     value -> now"): the env configuration, the PPO / network config, the reset dataset (path and
-    checksum), and with ``check_code`` the git revision. Empty when the run continues as it was."""
+    checksum), the number of torchrun ranks, and with ``check_code`` the git revision. Empty when
+    the run continues as it was. Rank r of a distributed run compares its env as rank 0's (its
+    seed is the run's seed + r)."""
     from omnireset_policy.exported_policy import git_revision
 
     diffs = []
+    if int(meta.get("world_size", 1)) != int(world_size):
+        diffs.append(f"world size (torchrun ranks): {int(meta.get('world_size', 1))} -> {int(world_size)}")
     theirs = _flatten(meta.get("env_cfg"), "env.")
     ours = _flatten(env_config_record(env), "env.")
+    if rank and isinstance(ours.get("env.seed"), int):
+        ours["env.seed"] -= int(rank)
     for key in sorted(set(theirs) | set(ours)):
         if key.split(".")[1] in RESUME_IGNORED_ENV_FIELDS:
             continue

@@ -10,7 +10,11 @@ The rollout/update loop is rsl-rl's (PPO.act / process_env_step / compute_return
   iteration old) is written as the final checkpoint and the result says so;
 - Ctrl-C (KeyboardInterrupt) saves the last completed iteration and returns;
 - an optional wall-clock budget and the finetune curriculum (curriculum.py) fed with the success
-  of every window of finished episodes.
+  of every window of finished episodes;
+- rsl-rl's distributed mode under torchrun (distributed.py): gloo on the CPU as well as NCCL on
+  GPUs, per-rank seeds, success counts summed over the ranks (logs and curriculum agree), stop
+  decisions (NaN, time budget) taken together, and only rank 0 writing -- checkpoints that carry
+  every rank's RNG and env state.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import torch
 from rsl_rl.runners import OnPolicyRunner
 from rsl_rl.utils import check_nan
 
-from .checkpoint import atomic_torch_save, check_compatible, checkpoint_metadata, make_metadata, read_checkpoint
+from .checkpoint import (CheckpointError, atomic_torch_save, check_compatible, checkpoint_metadata, make_metadata,
+                         read_checkpoint)
+from . import distributed as dist_util
 
 METRICS_FILE = "metrics.jsonl"
 # Observations are clamped to +-OBS_LIMIT before the networks see them: a world that blew up can hand
@@ -56,6 +62,15 @@ class SuccessTracker:
         self.episodes += torch.bincount(types, minlength=len(self.names))
         self.successes += torch.bincount(types, weights=success.cpu()[done].to(torch.float64),
                                          minlength=len(self.names)).round().long()
+
+    def merge(self, other: "SuccessTracker") -> None:
+        self.episodes += other.episodes
+        self.successes += other.successes
+
+    def all_reduce(self, device: str) -> None:
+        """Sum the counts over the ranks of a distributed run (one collective)."""
+        summed = dist_util.all_reduce_sum(torch.stack([self.episodes, self.successes]), device)
+        self.episodes, self.successes = summed[0].clone(), summed[1].clone()
 
     @property
     def total_episodes(self) -> int:
@@ -89,11 +104,15 @@ class OmniResetRunner(OnPolicyRunner):
     def __init__(self, env, agent_cfg: dict, log_dir: str | Path | None, *, seed: int = 0,
                  reset_source: str = "reaching", curriculum=None, finetune: bool = False, device: str = "cpu",
                  print_every: int = 1):
-        torch.manual_seed(seed)
+        # torchrun's rank (rank 0 / a single process: the run with `seed`); read before rsl-rl's
+        # constructor, which calls _configure_multi_gpu.
+        self.dist = dist_util.DistContext.from_env()
+        torch.manual_seed(seed + self.dist.rank)  # every rank draws its own exploration noise
         self.agent_cfg = copy.deepcopy(agent_cfg)
         super().__init__(env, copy.deepcopy(agent_cfg), str(log_dir) if log_dir is not None else None, device)
         self.log_path = Path(log_dir) if log_dir is not None else None
-        self.seed = int(seed)
+        self.seed = int(seed)  # the run's seed (rank r's env and torch streams use seed + r)
+        self._interrupted = False
         self.reset_source = reset_source
         self.curriculum = curriculum
         self.finetune = bool(finetune)
@@ -106,29 +125,99 @@ class OmniResetRunner(OnPolicyRunner):
         if self.log_path is not None:
             self.add_git_repo_to_log(__file__)
 
+    # ---- distribution --------------------------------------------------------------------------
+    def _configure_multi_gpu(self) -> None:
+        """rsl-rl's setup (cfg['multi_gpu'], the rank attributes its PPO and Logger read) without its
+        hardcoded NCCL / cuda:LOCAL_RANK: gloo on the CPU (test mode), NCCL on cuda:LOCAL_RANK."""
+        ctx = self.dist
+        self.gpu_world_size, self.gpu_global_rank, self.gpu_local_rank = ctx.world_size, ctx.rank, ctx.local_rank
+        self.is_distributed = ctx.distributed
+        if not ctx.distributed:
+            self.cfg["multi_gpu"] = None
+            return
+        expected = dist_util.rank_device(str(self.device), ctx)
+        if expected != str(self.device):
+            raise ValueError(f"rank {ctx.rank} (LOCAL_RANK {ctx.local_rank}) runs on {expected}, "
+                             f"the runner was given {self.device}")
+        self.cfg["multi_gpu"] = {"global_rank": ctx.rank, "local_rank": ctx.local_rank, "world_size": ctx.world_size}
+        dist_util.init_process_group(ctx, str(self.device))
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes checkpoints and logs (rank 0 of a run with a log_dir)."""
+        return self.log_path is not None and self.dist.is_main
+
+    def network_digest(self, state: dict | None = None) -> str:
+        """distributed.state_digest of the actor and critic (parameters and normalizers)."""
+        state = self.alg.save() if state is None else state
+        return dist_util.state_digest(state["actor_state_dict"], state["critic_state_dict"])
+
+    def _rank_state(self) -> dict:
+        """This process's random streams and worlds: what an exact resume restores per rank."""
+        # torch's global generator (PPO mini-batches, exploration noise; on a GPU its CUDA stream
+        # too) and the env's (resets, randomization).
+        rng = {"torch": torch.get_rng_state(), "env": self.env.generator.get_state()}
+        if str(self.device).startswith("cuda"):
+            rng["cuda"] = torch.cuda.get_rng_state(torch.device(self.device))
+        reset_gen = getattr(self.env, "reset_generator", None)
+        if reset_gen is not None and reset_gen is not self.env.generator:
+            rng["env_reset"] = reset_gen.get_state()
+        # The worlds themselves (mid-episode states, histories, randomized dynamics, delays): a resumed
+        # run steps on from here, not from fresh resets. The reset samplers keep no state of their
+        # own; they draw from the env's generators, restored with the RNG above.
+        env_state = self.env.state_dict() if hasattr(self.env.engine, "snapshot") else None
+        return {"rng": rng, "env_state": env_state}
+
+    def _load_rank_state(self, rank_state: dict) -> None:
+        rng = rank_state.get("rng")
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            self.env.generator.set_state(rng["env"])
+            if "cuda" in rng and str(self.device).startswith("cuda"):
+                torch.cuda.set_rng_state(rng["cuda"], torch.device(self.device))
+            reset_gen = getattr(self.env, "reset_generator", None)
+            if "env_reset" in rng and reset_gen is not None and reset_gen is not self.env.generator:
+                reset_gen.set_state(rng["env_reset"].cpu())
+        if rank_state.get("env_state") is not None:
+            self.env.load_state_dict(rank_state["env_state"])
+            self.resumed_env_state = True
+
     # ---- checkpoints ---------------------------------------------------------------------------
     def metadata(self, iteration: int | None = None) -> dict:
         return make_metadata(
             self.env, self.agent_cfg, seed=self.seed, reset_source=self.reset_source,
             iteration=self.current_learning_iteration if iteration is None else iteration, wall_s=self.wall_s,
-            env_steps=self.env_steps, finetune=self.finetune,
+            env_steps=self.env_steps, finetune=self.finetune, world_size=self.gpu_world_size,
             curriculum=self.curriculum.state.as_dict() if self.curriculum is not None else None)
 
-    def _save_state(self, state: dict, iteration: int, path: str | Path) -> Path:
+    def _save_state(self, state: dict, iteration: int, path: str | Path) -> Path | None:
+        """Write a checkpoint (rank 0; None elsewhere). Distributed, every rank calls it at the same
+        iteration: the ranks' states are gathered to rank 0 and their network digests compared
+        (after an interrupt, which stops the ranks at different points, rank 0 writes alone)."""
+        rank_state = self._rank_state()
+        extra = None
+        if self.is_distributed:
+            extra = {"world_size": self.gpu_world_size, "backend": dist_util.backend_for(str(self.device)),
+                     "other_ranks": None, "digests": None}
+            if not self._interrupted:
+                ranks = dist_util.gather_to_main(rank_state, self.dist)
+                digests = dist_util.all_gather(self.network_digest(state), self.dist)
+                if len(set(digests)) != 1:  # a broken all-reduce would train K different policies
+                    raise RuntimeError(f"the ranks' networks differ at iteration {iteration} (digests "
+                                       f"{[d[:12] for d in digests]}): distributed training is out of step")
+                extra.update(other_ranks=ranks[1:] if ranks is not None else None, digests=digests)
+        if not self.writes:
+            return None
         data = dict(state)
         data["iter"] = int(iteration)
-        # The random streams, so a resumed run draws what the uninterrupted one would have: torch's
-        # global generator (PPO mini-batches, exploration noise) and the env's (resets, randomization).
-        data["rng"] = {"torch": torch.get_rng_state(), "env": self.env.generator.get_state()}
-        # The worlds themselves (mid-episode states, histories, randomized dynamics, delays): a resumed
-        # run steps on from here, not from fresh resets. The reset samplers keep no state of their
-        # own; they draw from the env's generator, restored with the RNG above.
-        data["env_state"] = self.env.state_dict() if hasattr(self.env.engine, "snapshot") else None
+        data.update(rank_state)  # rank 0's (a single process: its own) at the top level
+        if extra is not None:
+            data["distributed"] = extra
         data["infos"] = {"omnireset": self.metadata(iteration)}
         return atomic_torch_save(data, path)
 
-    def save(self, path: str | Path, infos: dict | None = None) -> None:  # rsl-rl signature
-        self._save_state(self.alg.save(), self.current_learning_iteration, path)
+    def save(self, path: str | Path, infos: dict | None = None) -> Path | None:  # rsl-rl signature
+        return self._save_state(self.alg.save(), self.current_learning_iteration, path)
 
     def checkpoint_path(self, iteration: int) -> Path:
         if self.log_path is None:
@@ -146,13 +235,22 @@ class OmniResetRunner(OnPolicyRunner):
         self.alg.load(data, {"actor": True, "critic": True, "optimizer": load_optimizer, "iteration": False},
                       strict=True)
         if resume:
-            rng = data.get("rng")
-            if rng is not None:
-                torch.set_rng_state(rng["torch"])
-                self.env.generator.set_state(rng["env"])
-            if data.get("env_state") is not None:
-                self.env.load_state_dict(data["env_state"])
-                self.resumed_env_state = True
+            info = data.get("distributed")
+            world = int(info["world_size"]) if info else 1
+            if world != self.gpu_world_size:
+                raise CheckpointError(f"{path} was written by a run of {world} rank(s), this one has "
+                                      f"{self.gpu_world_size}: an exact continuation needs the same number "
+                                      f"(torchrun --nproc_per_node {world})" if world > 1 else
+                                      f"{path} was written by a single-process run, this one has "
+                                      f"{self.gpu_world_size} ranks: resume it without torchrun")
+            rank = self.dist.rank
+            if rank == 0:
+                self._load_rank_state(data)
+            elif info.get("other_ranks") is not None:
+                self._load_rank_state(info["other_ranks"][rank - 1])
+            else:
+                print(f"resume: {path} holds no state of rank {rank} (it was saved on an interrupt); this rank "
+                      f"starts from fresh worlds, so the continuation is not exact", flush=True)
             self.current_learning_iteration = int(data["iter"])
             self.wall_s = float(meta.get("wall_s", 0.0))
             self.env_steps = int(meta.get("env_steps", 0))
@@ -167,7 +265,7 @@ class OmniResetRunner(OnPolicyRunner):
             writer.add_scalar(tag, value, step)
 
     def _append_metrics(self, record: dict) -> None:
-        if self.log_path is None:
+        if not self.writes:
             return
         with open(self.log_path / METRICS_FILE, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -191,6 +289,8 @@ class OmniResetRunner(OnPolicyRunner):
         total_it = start_it + int(num_learning_iterations)
         if not (_finite_module(alg.actor) and _finite_module(alg.critic)):
             raise ValueError("the networks hold NaN/Inf parameters before training starts (a corrupt checkpoint?)")
+        if self.is_distributed:
+            alg.broadcast_parameters()  # rank 0's networks (and normalizers) on every rank
         good_state, good_it = copy.deepcopy(alg.save()), start_it
         wall_at_start, t_start = self.wall_s, time.perf_counter()
         status, message = "finished", ""
@@ -218,7 +318,6 @@ class OmniResetRunner(OnPolicyRunner):
                         alg.process_env_step(obs, rewards, dones, extras)
                         self.logger.process_env_step(rewards, dones, extras, None)
                         iteration.add(reset_types, dones, extras["success"])
-                        window.add(reset_types, dones, extras["success"])
                         t_inference += (a1 - a0) + (time.perf_counter() - a2)
                         t_env += a2 - a1
                     collect_time = time.perf_counter() - t0
@@ -234,7 +333,10 @@ class OmniResetRunner(OnPolicyRunner):
                     loss_dict, failure = {}, f"the PPO update failed on NaN/Inf parameters ({str(exc).splitlines()[0]})"
                 update_time = time.perf_counter() - u0
                 bad_loss = [k for k, v in loss_dict.items() if not math.isfinite(v)]
-                if failure or bad_loss or not (_finite_module(alg.actor) and _finite_module(alg.critic)):
+                bad = bool(failure or bad_loss or not (_finite_module(alg.actor) and _finite_module(alg.critic)))
+                if self.is_distributed and dist_util.any_rank(bad, str(self.device)) and not bad:
+                    bad, failure = True, "another rank's loss or networks became NaN/Inf"
+                if bad:
                     what = failure or (f"loss {bad_loss} is NaN/Inf" if bad_loss else "network parameters became NaN/Inf")
                     alg_state = good_state
                     self.current_learning_iteration = good_it
@@ -254,7 +356,10 @@ class OmniResetRunner(OnPolicyRunner):
                 self.timing["update"] += update_time
                 self.timing["total"] += collect_time + update_time
                 self.current_learning_iteration = it + 1
-                self.env_steps += steps * env.num_envs
+                self.env_steps += steps * env.num_envs * self.gpu_world_size  # all ranks' samples
+                if self.is_distributed:
+                    iteration.all_reduce(str(self.device))  # the success of every rank's episodes
+                window.merge(iteration)
                 self.wall_s = wall_at_start + (time.perf_counter() - t_start)
                 good_state, good_it = copy.deepcopy(alg.save()), it + 1
 
@@ -266,19 +371,22 @@ class OmniResetRunner(OnPolicyRunner):
                                     curriculum_event)
                 if self.log_path is not None and (it + 1) % save_interval == 0:
                     self.save(self.checkpoint_path(it + 1))
-                if max_time_s is not None and time.perf_counter() - t_start >= max_time_s:
+                over_budget = max_time_s is not None and time.perf_counter() - t_start >= max_time_s
+                if self.is_distributed and max_time_s is not None:
+                    over_budget = dist_util.any_rank(over_budget, str(self.device))  # stop together
+                if over_budget:
                     status = "time_budget"
                     message = f"wall-clock budget of {max_time_s:.0f} s reached after {it + 1 - start_it} iterations"
                     break
         except KeyboardInterrupt:
+            self._interrupted = True  # the ranks stopped at different points: no collective from here on
             alg.load(copy.deepcopy(good_state), {"actor": True, "critic": True, "optimizer": True}, strict=True)
             self.current_learning_iteration = good_it
             status = "interrupted"
             message = f"interrupted (Ctrl-C); saved the last completed iteration ({good_it})"
         path = None
         if self.log_path is not None:
-            path = self.checkpoint_path(self.current_learning_iteration)
-            self.save(path)
+            path = self.save(self.checkpoint_path(self.current_learning_iteration))
             self.logger.stop_logging_writer()
         if not message:
             message = f"finished {self.current_learning_iteration - start_it} iterations"
@@ -310,7 +418,7 @@ class OmniResetRunner(OnPolicyRunner):
             if self.curriculum is not None:
                 for name, level in self.curriculum.levels.items():
                     self._write(f"Curriculum/{name}", level, it)
-        if event:
+        if event and self.dist.is_main:
             print(event, flush=True)
         self._append_metrics({
             "iteration": done, "wall_s": round(self.wall_s, 3), "env_steps": self.env_steps,

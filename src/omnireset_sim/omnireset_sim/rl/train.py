@@ -4,6 +4,12 @@
     train ... --resets data/resets/peg_insertion.npz          # OmniReset reset dataset
     train ... --resume runs/peg_insertion_easy/<run>           # continue (same task / layout)
     train ... --finetune runs/.../model_500.pt --sysid sysid.yaml   # A.3.6 / A.3.9 curricula
+    torchrun --nproc_per_node K -m omnireset_sim.rl.train --engine mujoco_warp --device cuda ...
+                                     # K GPUs (rank r: cuda:r, --num-envs worlds, seed --seed + r)
+
+Under torchrun (rsl-rl's distributed mode, rl/distributed.py) --num-envs is per rank, only rank 0
+writes, and --resume needs the same number of ranks; --device cpu runs the ranks with gloo on the
+CPU, a test mode of the distributed code path.
 
 Writes a run directory (default runs/<task>_<variant>/<time>_s<seed>): TensorBoard events,
 metrics.jsonl, config.json, model_<iterations>.pt. Exit codes: 0 done (or time budget), 2 bad
@@ -78,17 +84,33 @@ def _resolve_checkpoint(path: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..envs.engine_cli import apply_engine_args
+    from .distributed import DistContext, destroy_process_group, rank_device
 
+    try:
+        # Under torchrun: this rank's device (cuda:LOCAL_RANK), refused before any GPU check when
+        # --device names another one.
+        ctx = DistContext.from_env()
+        args.device = rank_device(args.device, ctx)
+    except ValueError as exc:
+        print(f"train: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     apply_engine_args(args, "train")  # exit 2 + one line where the engine cannot run here
     try:
-        return run(args)
+        return run(args, ctx)
     except (ValueError, CheckpointError, ResetSourceError, FileNotFoundError) as exc:
         print(f"train: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        destroy_process_group()
 
 
-def run(args) -> int:
+def run(args, ctx=None) -> int:
     import torch
+
+    from .distributed import DistContext
+
+    ctx = ctx or DistContext()
+    main_rank = ctx.is_main
 
     from .curriculum import FinetuneCurriculum, delay_buffer_steps
     from .envs import build_env, randomization_preset
@@ -129,13 +151,15 @@ def run(args) -> int:
     randomization = randomization_preset(preset, delay_buffer_steps(sysid) if preset == "finetune" else None)
 
     sampler, reset_source = make_reset_sampler(args.resets, args.task, args.variant)
-    env = build_env(args.task, args.variant, args.num_envs, seed=args.seed, nthread=args.nthread,
+    # Rank r's worlds: seed + r (rank 0 = the single-process run with --seed).
+    env = build_env(args.task, args.variant, args.num_envs, seed=args.seed + ctx.rank, nthread=args.nthread,
                     randomization=randomization, reset_sampler=sampler)
     overrides = {"learning_rate": args.learning_rate} if args.learning_rate else {}
     agent_cfg = make_agent_cfg(args.noise, args.num_steps_per_env, args.save_interval, **overrides)
     if resume_meta is not None:
         # Continue exactly what was running, or refuse naming what differs (env, PPO, resets, code).
-        diffs = resume_differences(resume_meta, env, agent_cfg, reset_source, check_code=not args.allow_code_change)
+        diffs = resume_differences(resume_meta, env, agent_cfg, reset_source, check_code=not args.allow_code_change,
+                                   rank=ctx.rank, world_size=ctx.world_size)
         if diffs:
             env.close()
             shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
@@ -156,20 +180,30 @@ def run(args) -> int:
         stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         kind = "finetune" if finetune else "train"
         run_dir = Path("runs") / f"{args.task}_{args.variant}" / f"{stamp}_{kind}_s{args.seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if main_rank:  # (the other ranks hand their state to rank 0 and write nothing)
+        run_dir.mkdir(parents=True, exist_ok=True)
     runner = OmniResetRunner(env, agent_cfg, run_dir, seed=args.seed, reset_source=reset_source,
                              curriculum=curriculum, finetune=finetune, print_every=args.print_every,
                              device=str(env.device))
     if resume_path is not None:
         runner.load_checkpoint(resume_path, resume=True)
-        print(f"resumed from {resume_path} at iteration {runner.current_learning_iteration}", flush=True)
+        if main_rank:
+            print(f"resumed from {resume_path} at iteration {runner.current_learning_iteration}", flush=True)
     elif args.finetune:
         runner.load_checkpoint(_resolve_checkpoint(args.finetune), resume=False, load_optimizer=False)
-        print(f"finetuning from {args.finetune}", flush=True)
-    write_json(run_dir / "config.json", {"argv": sys.argv, "args": vars(args), "agent_cfg": agent_cfg,
-                                         "reset_source": reset_source, "randomization": preset,
-                                         "env_cfg": repr(env.cfg)})
-    print(f"run directory: {run_dir}  (tensorboard --logdir {run_dir.parent})", flush=True)
+        if main_rank:
+            print(f"finetuning from {args.finetune}", flush=True)
+    if main_rank:
+        write_json(run_dir / "config.json", {"argv": sys.argv, "args": vars(args), "agent_cfg": agent_cfg,
+                                             "reset_source": reset_source, "randomization": preset,
+                                             "env_cfg": repr(env.cfg), "world_size": ctx.world_size})
+        print(f"run directory: {run_dir}  (tensorboard --logdir {run_dir.parent})", flush=True)
+    if ctx.distributed and main_rank:
+        from .distributed import backend_for
+
+        mode = " -- test mode: the distributed code path on the CPU" if backend_for(args.device) == "gloo" else ""
+        print(f"distributed: {ctx.world_size} ranks x {args.num_envs} envs, backend {backend_for(args.device)}{mode}",
+              flush=True)
 
     def _sigterm(signum, frame):  # nohup'd runs stopped with kill save like Ctrl-C
         raise KeyboardInterrupt
@@ -183,7 +217,11 @@ def run(args) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         env.close()
-    print(f"train: {result.message}; checkpoint: {result.checkpoint}", flush=True)
+    if ctx.distributed:
+        # Every rank's network digest: equal lines = the ranks ended with the same weights.
+        print(f"train[rank {ctx.rank}/{ctx.world_size}]: networks {runner.network_digest()}", flush=True)
+    if main_rank:
+        print(f"train: {result.message}; checkpoint: {result.checkpoint}", flush=True)
     if result.status == "diverged":
         return EXIT_DIVERGED
     if result.status == "interrupted":

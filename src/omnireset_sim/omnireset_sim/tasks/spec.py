@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from .thread import ThreadSpec
 
 # Centre of the object ranges on the table, base_link frame (m).
 WORKSPACE_ORIGIN: tuple[float, float] = (0.45, 0.0)
@@ -110,6 +114,10 @@ class Geom:
     pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
     quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
     rgba: tuple[float, float, float, float] | None = None
+    # Collision bits; None: the scene's environment bits (assets/mjcf.ENV_CONTYPE / ENV_CONAFFINITY).
+    # A thread's ridges and lugs use their own bit so that they touch only each other (tasks/thread.py).
+    contype: int | None = None
+    conaffinity: int | None = None
 
     def volume(self) -> float:
         s = self.size
@@ -181,6 +189,9 @@ class TaskSpec:
     min_reset_separation: float = 0.1  # m, target/receptive xy distance at reset
     approximations: str = ""
     variants: dict[str, VariantSpec] = field(default_factory=dict)
+    # A screw thread between the target's pin and the receptive object's hole (tasks/thread.ThreadSpec),
+    # its geoms already among the objects' geoms; None: no thread. The oracle reads its lead and turns.
+    thread: "ThreadSpec | None" = None
 
     def __post_init__(self) -> None:
         owner = f"task {self.name!r}"

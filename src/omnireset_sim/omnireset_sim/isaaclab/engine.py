@@ -1,0 +1,281 @@
+"""envs/engine.SimEngine on Isaac Lab 3: an InteractiveScene of the task, kit-less on Newton /
+MuJoCo Warp (CPU or CUDA), or on PhysX where Isaac Sim is installed.
+
+The project's env (envs/vec_env.OmniResetEnv, engine="isaaclab") and the manager-based cfgs
+(env_cfg.py) both read and write the simulation through this one adapter, so the observation
+layout, the OSC law, the A.1 reward and the terminations keep one definition each: the torch
+functions of mdp/ and omnireset_control.
+
+Conventions: Isaac Lab poses are world-frame, quaternions (x, y, z, w), one env origin per world;
+EngineState is base_link-relative (the robot stands at its env origin with identity rotation),
+quaternions (w, x, y, z). Float32 (Warp's precision).
+
+The gripper's MuJoCo actuator (integrator servo: ctrl = setpoint speed, act = setpoint) is driven
+through Newton's MuJoCo control (`control.mujoco.ctrl`); a reset writes its activation into
+MuJoCo Warp's data after Isaac Lab's per-world solver reset (which zeroes ctrl and act).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from omnireset_control.constants import ARM_JOINT_NAMES, PHYSICS_DT
+
+from ..assets.arm import UR_PHYSICAL
+from ..assets.gripper import CLOSE_SETPOINT, FINGER_JOINTS, FINGER_STROKE
+from ..assets.scene import SceneConfig
+from ..envs.engine import DynamicsParams, EngineState, ResetState
+from ..tasks.spec import TaskSpec
+from ._version import require_isaaclab
+from .scene import RECEPTIVE, ROBOT, TABLE, TARGET, scene_cfg, sim_cfg
+
+# MJCF order of the robot's actuators (assets/scene.py writes the 6 arm motors, then the gripper).
+GRIPPER_ACTUATOR_INDEX = 6
+ROBOT_ACTUATOR_COUNT = 7
+
+
+def wxyz_to_xyzw(q: torch.Tensor) -> torch.Tensor:
+    return torch.cat([q[:, 1:4], q[:, :1]], dim=1)
+
+
+def xyzw_to_wxyz(q: torch.Tensor) -> torch.Tensor:
+    return torch.cat([q[:, 3:4], q[:, :3]], dim=1)
+
+
+def _quat_rotate_inverse_wxyz(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """R(q)^T v for unit quaternions (w, x, y, z) [N,4] and vectors [N,3]."""
+    w, u = q[:, :1], -q[:, 1:]
+    t = 2.0 * torch.cross(u, v, dim=1)
+    return v + w * t + torch.cross(u, t, dim=1)
+
+
+def _t(a) -> torch.Tensor:
+    """A torch view of an Isaac Lab data field (ProxyArray in 3.0, a tensor elsewhere)."""
+    return a.torch if hasattr(a, "torch") else (a if isinstance(a, torch.Tensor) else __import__("warp").to_torch(a))
+
+
+class IsaacLabEngine:
+    """N worlds of one task in an Isaac Lab InteractiveScene. One per process (Isaac Lab's
+    SimulationContext is a singleton): close() before building another."""
+
+    law_backends = ("torch",)  # the law runs in torch between physics steps (no native control step)
+
+    def __init__(self, task: TaskSpec, num_envs: int, scene: SceneConfig | None = None, kinematics=None,
+                 device: str = "cpu", physics: str = "newton"):
+        require_isaaclab()
+        if num_envs <= 0:
+            raise ValueError(f"num_envs must be positive, got {num_envs}")
+        from isaaclab.scene import InteractiveScene
+        from isaaclab.sim import SimulationContext
+
+        self.task = task
+        self.scene_cfg = scene or SceneConfig()
+        self.num_envs = num_envs
+        self.physics = physics
+        self.device = torch.device(device)
+        self.dtype = torch.float32
+        if SimulationContext.instance() is not None:
+            SimulationContext.clear_instance()
+        sim = SimulationContext(sim_cfg(str(device), self.scene_cfg, physics))
+        scene_obj = InteractiveScene(scene_cfg(task, num_envs, self.scene_cfg, physics=physics))
+        sim.reset()
+        self._bind(sim, scene_obj)
+
+    @classmethod
+    def attached(cls, sim, scene, task: TaskSpec, scene_cfg_: SceneConfig | None = None,
+                 physics: str = "newton") -> "IsaacLabEngine":
+        """The adapter over a scene that Isaac Lab already built (ManagerBasedRLEnv's): the manager
+        terms of env_cfg.py read and write the simulation through it."""
+        self = cls.__new__(cls)
+        self.task = task
+        self.scene_cfg = scene_cfg_ or SceneConfig()
+        self.num_envs = scene.num_envs
+        self.physics = physics
+        self.device = torch.device(str(sim.device))
+        self.dtype = torch.float32
+        self._bind(sim, scene)
+        return self
+
+    def _bind(self, sim, scene) -> None:
+        self.sim, self.scene = sim, scene
+        num_envs = self.num_envs
+        self.physics_dt = float(self.sim.get_physics_dt())
+        assert abs(self.physics_dt - PHYSICS_DT) < 1e-9, self.physics_dt
+        self.robot = self.scene[ROBOT]
+        self.target = self.scene[TARGET]
+        self.receptive = self.scene[RECEPTIVE]
+        self.table = self.scene[TABLE]
+        self.arm_ids = list(self.robot.find_joints(list(ARM_JOINT_NAMES), preserve_order=True)[0])
+        self.finger_ids = list(self.robot.find_joints(list(FINGER_JOINTS), preserve_order=True)[0])
+        self.origins = self.scene.env_origins.to(self.device, self.dtype)
+        self._all = torch.arange(num_envs, device=self.device)
+        self.arm_velocity_limits = torch.tensor(UR_PHYSICAL[self.scene_cfg.arm.robot].velocity_limits,
+                                                dtype=self.dtype, device=self.device)
+        self._gripper_speed = float(self.scene_cfg.gripper.speed)
+        self._sim_reset = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
+        self._setpoint = torch.full((num_envs,), FINGER_STROKE, dtype=self.dtype, device=self.device)  # PhysX only
+        self.nominal = self._nominal_dynamics()
+        self.physics_seconds = 0.0
+        # The table stays where the scene put it: write its pose once (kinematic, never moves).
+        pose = torch.zeros(num_envs, 7, device=self.device)
+        from ..assets.scene import TABLE_CENTER
+
+        pose[:, :3] = self.origins + torch.tensor(TABLE_CENTER, dtype=self.dtype, device=self.device)
+        pose[:, 6] = 1.0
+        self.table.write_root_pose_to_sim_index(root_pose=pose, env_ids=self._all)
+        self.scene.write_data_to_sim()
+
+    # ---- Newton / MuJoCo Warp internals (the gripper's native actuator) ------------------------
+    def _newton(self):
+        from isaaclab_newton.physics import NewtonManager
+
+        return NewtonManager
+
+    def _gripper_ctrl(self) -> torch.Tensor:
+        """[N] view of the gripper actuator's ctrl in Newton's MuJoCo control."""
+        ctrl = self._newton().get_control().mujoco.ctrl
+        flat = _t(ctrl)
+        per_world = flat.shape[0] // self.num_envs
+        if per_world != ROBOT_ACTUATOR_COUNT:
+            raise RuntimeError(f"expected {ROBOT_ACTUATOR_COUNT} MuJoCo actuators per world, found {per_world}")
+        return flat.view(self.num_envs, per_world)[:, GRIPPER_ACTUATOR_INDEX]
+
+    def _gripper_act(self) -> torch.Tensor:
+        import warp as wp
+
+        act = wp.to_torch(self._newton()._solver.mjw_data.act)
+        return act.view(self.num_envs, -1)[:, 0]
+
+    # ---- SimEngine -----------------------------------------------------------------------------
+    def state(self) -> EngineState:
+        rd, td, cd = self.robot.data, self.target.data, self.receptive.data
+        q = _t(rd.joint_pos)
+        qd = _t(rd.joint_vel)
+        tq = xyzw_to_wxyz(_t(td.root_quat_w))
+        t_ang_w = _t(td.root_ang_vel_w)
+        target_pos = _t(td.root_pos_w) - self.origins
+        receptive_pos = _t(cd.root_pos_w) - self.origins
+        joint_pos, joint_vel = q[:, self.arm_ids], qd[:, self.arm_ids]
+        finite = (torch.isfinite(q).all(1) & torch.isfinite(qd).all(1) & torch.isfinite(target_pos).all(1)
+                  & torch.isfinite(tq).all(1))
+        return EngineState(
+            joint_pos=joint_pos, joint_vel=joint_vel, gripper_opening=q[:, self.finger_ids[0]],
+            target_pos=target_pos, target_quat=tq,
+            target_lin_vel=_t(td.root_lin_vel_w).clone(),
+            # As MuJoCo's free joint reports it: angular velocity in the body frame.
+            target_ang_vel=_quat_rotate_inverse_wxyz(tq, t_ang_w),
+            receptive_pos=receptive_pos, receptive_quat=xyzw_to_wxyz(_t(cd.root_quat_w)),
+            finite=finite, sim_reset=self._sim_reset.clone(), overflow=None)
+
+    def apply_controls(self, arm_torque: torch.Tensor, gripper_close: torch.Tensor) -> None:
+        """Arm torques [N,6] into Isaac Lab's effort targets, the binary gripper command into the
+        gripper servo's ctrl (written to the simulation by the next scene.write_data_to_sim)."""
+        tau = torch.nan_to_num(arm_torque.detach().to(self.device, self.dtype))
+        self.robot.set_joint_effort_target_index(target=tau, joint_ids=self.arm_ids)
+        close = gripper_close.detach().to(self.device).bool()
+        speed = torch.where(close, -self._gripper_speed, self._gripper_speed)
+        if self.physics == "physx":
+            # No MuJoCo servo on PhysX: integrate its setpoint here, the finger drives track it.
+            self._setpoint = (self._setpoint + speed * self.physics_dt).clamp(CLOSE_SETPOINT, FINGER_STROKE)
+            self.robot.set_joint_position_target_index(target=self._setpoint[:, None].repeat(1, len(self.finger_ids)),
+                                                       joint_ids=self.finger_ids)
+            return
+        self._gripper_ctrl()[:] = speed
+
+    def step(self, arm_torque: torch.Tensor, gripper_close: torch.Tensor) -> None:
+        import time
+
+        self.apply_controls(arm_torque, gripper_close)
+        start = time.perf_counter()
+        self.scene.write_data_to_sim()
+        self.sim.step(render=False)
+        self.scene.update(self.physics_dt)
+        self.physics_seconds += time.perf_counter() - start
+
+    def reset_envs(self, env_ids: torch.Tensor, reset: ResetState) -> None:
+        ids = env_ids.to(self.device, torch.long)
+        if ids.numel() == 0:
+            return
+        f = lambda x: x.detach().to(self.device, self.dtype)  # noqa: E731
+        closed = reset.gripper_closed.to(self.device).bool()
+        opening = torch.where(closed, 0.0, FINGER_STROKE).to(self.dtype)
+        if reset.gripper_opening is not None:
+            opening = f(reset.gripper_opening).clamp(0.0, FINGER_STROKE)
+        q = torch.zeros(ids.numel(), len(self.arm_ids) + len(self.finger_ids), device=self.device, dtype=self.dtype)
+        q[:, :6] = f(reset.joint_pos)
+        q[:, 6:] = opening[:, None]
+        self.robot.write_joint_state_to_sim_index(position=q, velocity=torch.zeros_like(q),
+                                                  joint_ids=self.arm_ids + self.finger_ids, env_ids=ids)
+        origins = self.origins[ids]
+        tpose = torch.cat([f(reset.target_pos) + origins, wxyz_to_xyzw(f(reset.target_quat))], 1)
+        self.target.write_root_pose_to_sim_index(root_pose=tpose, env_ids=ids)
+        self.target.write_root_velocity_to_sim_index(root_velocity=torch.zeros(ids.numel(), 6, device=self.device),
+                                                     env_ids=ids)
+        rpose = torch.cat([f(reset.receptive_pos) + origins, wxyz_to_xyzw(f(reset.receptive_quat))], 1)
+        self.receptive.write_root_pose_to_sim_index(root_pose=rpose, env_ids=ids)
+        self.robot.set_joint_effort_target_index(target=torch.zeros(ids.numel(), 6, device=self.device),
+                                                 joint_ids=self.arm_ids, env_ids=ids)
+        self.scene.write_data_to_sim()
+        # Isaac Lab resets the solver's per-world buffers (ctrl, act, warm start) at the next forward
+        # boundary: run it now, then seed the gripper servo's setpoint as the MuJoCo engine does.
+        setpoint = torch.where(closed, CLOSE_SETPOINT, FINGER_STROKE).to(self.dtype)
+        if self.physics == "physx":
+            self._setpoint[ids] = setpoint
+        else:
+            self._newton().forward()
+            self._gripper_act()[ids] = setpoint
+            self._gripper_ctrl()[ids] = 0.0
+        self.scene.update(0.0)
+        self._sim_reset[ids] = False
+
+    def set_dynamics(self, env_ids: torch.Tensor, params: DynamicsParams) -> None:
+        """Per-world masses of the target (the one parameter Isaac Lab's Newton backend writes per
+        world without a model rebuild here); the other Table 2 model parameters stay nominal on this
+        backend (README "Isaac Lab backend": randomization is off in its tests and tiny training)."""
+        ids = env_ids.to(self.device, torch.long)
+        masses = params.target_mass.to(self.device, self.dtype).reshape(-1, 1)
+        self.target.set_masses_index(masses=masses, env_ids=ids)
+
+    def render(self, env_id: int, camera: str, width: int = 224, height: int = 224) -> np.ndarray:
+        raise NotImplementedError("the Isaac Lab backend does not render (cameras stay on the MuJoCo engines)")
+
+    def close(self) -> None:
+        from isaaclab.sim import SimulationContext
+
+        try:
+            self.sim.stop() if hasattr(self.sim, "stop") else None
+        finally:
+            SimulationContext.clear_instance()
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _nominal_dynamics(self) -> DynamicsParams:
+        """The model's nominal parameters, from the MJCF the USD was converted from (one source)."""
+        import mujoco
+
+        from ..assets.arm import load_arm_kinematics
+        from ..assets.scene import build_scene_xml
+        from ..envs.mujoco_engine import nominal_dynamics, scene_ids, set_scene_indices
+
+        class _Idx:
+            pass
+
+        m = mujoco.MjModel.from_xml_string(build_scene_xml(self.task, load_arm_kinematics(self.scene_cfg.arm),
+                                                           self.scene_cfg))
+        idx = _Idx()
+        set_scene_indices(idx, m)
+        return nominal_dynamics(m, scene_ids(m), idx._arm_dof)
+
+
+def isaaclab_engine_factory(cfg, task, kinematics):
+    """vec_env.ENGINES["isaaclab"]: the env's cfg -> an IsaacLabEngine (Newton; PhysX via
+    OMNIRESET_ISAACLAB_PHYSICS=physx on machines with Isaac Sim)."""
+    import os
+
+    physics = os.environ.get("OMNIRESET_ISAACLAB_PHYSICS", "newton")
+    return IsaacLabEngine(task, cfg.num_envs, cfg.scene, kinematics=kinematics, device=str(cfg.device),
+                          physics=physics)
+
+
+__all__ = ["IsaacLabEngine", "isaaclab_engine_factory", "wxyz_to_xyzw", "xyzw_to_wxyz"]

@@ -1,0 +1,63 @@
+"""Threaded leg (issue 16 item 1): today's leg with a 4-start thread of primitives (tasks/thread.py)
+instead of the plain pin in a square hole. Not yet the registered task (see below).
+
+THREADED_SPEC has the task's name, goal and thresholds, so make_env and the oracle take it once it
+is put in the task registry in SPEC's place (test_threaded_leg.py and bench/bench_leg_thread.py do
+exactly that). The oracle's screw phase (OraclePolicy screw_*) turns it in from near-goal starts
+(test_threaded_leg.py: 3 entry yaws, seated in 5-10 s); it is not the default because from the
+env's reaching starts the oracle seats 0/16 in 16 s (pin: 8/16): the side grasp turns the leg about
+the vertical with wrist_2, which reaches its +-pi stop at some entry yaws, and the screw alone takes
+5-11 s at the training OSC's 0.26 rad/s (README "Threaded leg", notes/thread.md).
+
+Numbers: lead 20 mm (4 starts, 5 mm between ridges), 9 mm of thread, 0.20-0.45 turn to seat by
+entry yaw, a straight push stalls >= 4 mm short of the seat (success is 2.5 mm); core 4.5 mm radius
+in a 5.0 mm square bore (0.5 mm radial clearance); lugs 1.2 mm and ridges 1.0 mm in radius on a
+5.75 mm helix, 0.3 mm axial play per side; lead angle 28.9 deg (self-locking for friction > 0.55;
+the thread's is the leg's, randomized >= 0.9). FurnitureBench's square_table leg: its pitch and
+turns are not in the stored FurnitureBench code (its scripted screw skill turns 95 deg per grasp
+and aims 5 mm lower each time, regrasping until assembled); ours is chosen so the oracle seats it
+without a regrasp.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ..spec import Geom, _quat_matrix, box_ring
+from ..thread import ThreadSpec
+from . import LEG_HALF, PIN_HALF_LENGTH, PLATE_HALF, PLATE_THICKNESS, SPEC
+
+CORE_RADIUS = 0.0045  # the screw's plain core; the lugs stand out of it
+# Square bore: 0.5 mm radial clearance around the core (at 0.2 mm the oracle's 0.5 mm insertion
+# tolerance pressed the core onto the rim and jammed it).
+BORE_HALF = 0.005
+GOAL_POS = SPEC.goal_pos
+
+# Lugs on the ridges' own radius (they and the ridges touch nothing else, so a lug may reach into the
+# wall): the flank contact is axial, and the 0.5 mm radial play of the core cannot slip a lug past a
+# ridge. 4 starts of 5 mm spacing leave 0.3 mm axial play per side of a lug; lug and ridge together
+# are 4.4 mm thick along the axis, far more than the leg moves in one physics step. Lead 20 mm: the
+# training OSC turns the hand at most 0.26 rad/s (rotational kp 3, zeta 1, 0.3 rad error clip), so
+# the 0.2-0.45 turn to seat takes 5-11 s; its 28.9 deg lead angle (tan 0.55) still self-locks under
+# the thread's friction (the larger of the leg's, randomized to >= 0.9, and the top's).
+THREAD = ThreadSpec(lead=0.02, starts=4, thread_length=0.009, core_radius=CORE_RADIUS, bore_half=BORE_HALF,
+                    lug_radius=0.0012, lug_center_radius=0.00575, ridge_radius=0.001, ridge_center_radius=0.00575,
+                    mouth_z=PLATE_THICKNESS)
+_GOAL_ROT = np.array(_quat_matrix(SPEC.goal_quat))  # the lugs are placed with the leg seated
+_thread_rgba = (0.45, 0.45, 0.5, 1.0)
+
+# Everything else (resting pose, goal, thresholds, variants) is the pin task's.
+THREADED_SPEC = dataclasses.replace(
+    SPEC,
+    description="Screw a square table leg into the threaded hole of an upside-down table top "
+                "(a 4-start thread of primitives).",
+    target=dataclasses.replace(SPEC.target, geoms=(
+        SPEC.target.geoms[0],
+        Geom("cylinder", (CORE_RADIUS, PIN_HALF_LENGTH), (0.0, 0.0, LEG_HALF[2] + PIN_HALF_LENGTH),
+             rgba=SPEC.target.geoms[1].rgba)) + THREAD.lug_geoms(GOAL_POS, _GOAL_ROT, rgba=_thread_rgba)),
+    receptive=dataclasses.replace(SPEC.receptive, geoms=box_ring(
+        (BORE_HALF, BORE_HALF), (PLATE_HALF, PLATE_HALF), (0.0, PLATE_THICKNESS), rgba=SPEC.receptive.rgba)
+        + THREAD.ridge_geoms(rgba=_thread_rgba)),
+    approximations=__doc__.split("\n\n")[0].strip(),
+    thread=THREAD,
+)
