@@ -47,6 +47,7 @@ DEFAULT_SUPERVISOR_STATUS_TOPIC = "/omnireset/supervisor/status"
 DEFAULT_TARGET_POSE_TOPIC = "/omnireset/object_pose/target"
 DEFAULT_RECEPTIVE_POSE_TOPIC = "/omnireset/object_pose/receptive"
 DEFAULT_GRIPPER_JOINT = "robotiq_85_left_knuckle_joint"
+ARM_JOINT_SET = frozenset(ARM_JOINT_NAMES)
 
 
 class RefusedInput(ValueError):
@@ -159,7 +160,6 @@ class PolicyNode(Node):
                                   use_feature_cache=p["use_feature_cache"])
         self.base_frame = p["base_frame"]
         self.gripper_joint = p["gripper_joint_name"]
-        self._arm_joint_set = set(ARM_JOINT_NAMES)
         self.kind = self.policy.kind
 
         sensor_qos = qos_profile_sensor_data  # best effort: compatible with reliable and best-effort drivers
@@ -213,10 +213,13 @@ class PolicyNode(Node):
         """Route a JointState by content: arm joints -> the arm input, the gripper joint -> its own."""
         stamp = stamp_to_ns(msg.header.stamp)
         names = set(msg.name)
-        if names & self._arm_joint_set or not (self.gripper_input and self.gripper_joint in names):
-            self.sampler.add(self.joint_topic, stamp, msg)
-        if self.gripper_input and self.gripper_joint in names:
+        has_gripper = self.gripper_input is not None and self.gripper_joint in names
+        if has_gripper:
             self.sampler.add(self.gripper_input, stamp, msg)
+        # a message without arm joints feeds the arm input only when it is not the gripper's: it is
+        # then refused there, naming the joints it lacks
+        if not has_gripper or not ARM_JOINT_SET.isdisjoint(names):
+            self.sampler.add(self.joint_topic, stamp, msg)
 
     def _store_info(self, policy_name: str):
         def callback(msg):
