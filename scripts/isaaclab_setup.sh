@@ -9,6 +9,10 @@
 #   ISAACLAB_VENV=/path                       build the venv there instead of .venv-isaaclab
 #   ISAACLAB_WITH_ISAACSIM=1                  (gpu route) add Isaac Sim 6.2 for the PhysX path;
 #                                             needs NVIDIA's package index in PIP_EXTRA_INDEX_URL
+#   ISAACLAB_WHEELHOUSE=/dir                  (cpu route) keep the route's wheels in /dir/<requirements
+#                                             hash> and install from there offline on later set-ups
+#                                             (pip keeps no HTTP cache on these machines: every
+#                                             clean clone downloaded everything again)
 #
 # Routes:
 #   gpu  Isaac Lab's own: Python 3.12, `pip install isaaclab==3.0.0` with all its pins (CUDA
@@ -66,8 +70,28 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check --timeout 
 fail() { rm -rf "$VENV"; die "$1"; }
 
 if [ "$route" = cpu ]; then
-  "${PIP[@]}" -r requirements/isaaclab-cpu.txt || fail "pip install -r requirements/isaaclab-cpu.txt failed"
-  "${PIP[@]}" --no-deps --ignore-requires-python "isaaclab==$ISAACLAB_VERSION" "$CONVERTER" \
+  SRC=()
+  if [ -n "${ISAACLAB_WHEELHOUSE:-}" ]; then
+    # One directory per requirements set: a changed pin fills a new one, never mixes versions.
+    WH="$ISAACLAB_WHEELHOUSE/$(cat requirements/isaaclab-cpu.txt | sha256sum | cut -c1-16)-py$PYVER-isaaclab$ISAACLAB_VERSION"
+    if [ ! -f "$WH/.complete" ]; then
+      say "filling the wheelhouse $WH (downloads once; later set-ups install from it offline)"
+      rm -rf "$WH.partial" && mkdir -p "$WH.partial" || fail "cannot create $WH.partial"
+      OPTS=(-q --disable-pip-version-check --timeout 60 --retries 2)
+      # `pip wheel` also builds any sdist into a wheel, so the offline install needs no build deps.
+      "$VENV/bin/python" -m pip wheel "${OPTS[@]}" -w "$WH.partial" -r requirements/isaaclab-cpu.txt \
+        || { rm -rf "$WH.partial"; fail "pip wheel -r requirements/isaaclab-cpu.txt failed"; }
+      # Both are wheels; pip 23's `wheel` ignores --ignore-requires-python (isaaclab asks for 3.12).
+      "$VENV/bin/python" -m pip download "${OPTS[@]}" -d "$WH.partial" --no-deps --ignore-requires-python \
+        "isaaclab==$ISAACLAB_VERSION" "$CONVERTER" || { rm -rf "$WH.partial"; fail "pip download isaaclab==$ISAACLAB_VERSION failed"; }
+      touch "$WH.partial/.complete" && rm -rf "$WH" && mv "$WH.partial" "$WH" || fail "cannot finish $WH"
+    else
+      say "installing from the wheelhouse $WH (offline)"
+    fi
+    SRC=(--no-index --find-links "$WH")
+  fi
+  "${PIP[@]}" "${SRC[@]}" -r requirements/isaaclab-cpu.txt || fail "pip install -r requirements/isaaclab-cpu.txt failed"
+  "${PIP[@]}" "${SRC[@]}" --no-deps --ignore-requires-python "isaaclab==$ISAACLAB_VERSION" "$CONVERTER" \
     || fail "pip install isaaclab==$ISAACLAB_VERSION failed"
 else
   # Isaac Lab's own pins (torch 2.11.0 CUDA etc.) decide; the project's extras come on top.

@@ -33,6 +33,8 @@ setup(
             "export = omnireset_sim.rl.export:main",
             "sim_node = omnireset_sim.sim_node:main",
             "sysid = omnireset_sim.sysid.cli:main",
+            "four_leg_table = omnireset_sim.four_leg_table:main",
+            "oracle = omnireset_sim.oracle:main",
         ],
     },
 )

@@ -29,9 +29,15 @@ namespace, a robot_state_publisher there serving it robotiq_2f_85_gripper.urdf.x
 spawners for joint_state_broadcaster (publishing on /joint_states), robotiq_gripper_controller
 (action /gripper/robotiq_gripper_controller/gripper_cmd, control_msgs/ParallelGripperCommand) and
 robotiq_activation_controller. With use_mock_hardware:=true the gripper is mock hardware too.
+
+With use_mock_hardware:=true the arm's description is the driver's own ur.urdf.xacro rendered as
+ur_rsp.launch.py would, with the mock's calculate_dynamics turned off: upstream's mock hardware
+(calculate_dynamics true) refuses effort-only controllers, so osc_torque_controller could never
+be activated on it (graph.effort_capable_mock_description). The joints then stay where they are.
 """
 
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -46,9 +52,11 @@ from launch.substitutions import Command, FindExecutable, LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from omnireset_bringup.graph import (GRIPPER_DESCRIPTION, GRIPPER_NAMESPACE, OSC_CONTROLLER, TOPICS, config_file,
-                                     gripper_controllers_config, gripper_spawner_arguments, osc_controllers_config,
-                                     osc_spawner_arguments, real_graph, robotiq_gripper_launch, ur_driver_launch)
+from omnireset_bringup.graph import (GRIPPER_DESCRIPTION, GRIPPER_NAMESPACE, MOCK_DESCRIPTION_FILE, OSC_CONTROLLER,
+                                     TOPICS, config_file, effort_capable_mock_description, gripper_controllers_config,
+                                     gripper_spawner_arguments, osc_controllers_config, osc_spawner_arguments,
+                                     real_graph, robotiq_gripper_launch, ur_driver_launch,
+                                     ur_mock_description_xacro_args)
 from omnireset_bringup.launch_nodes import must_succeed, to_launch_nodes
 
 HARDWARE_PACKAGES = ("ur_robot_driver", "controller_manager", "tf2_ros")
@@ -127,6 +135,31 @@ def _controllers_file(ur_type: str, kinematics_params_file: str) -> str:
     return str(out)
 
 
+def _mock_description_file(ur_type: str, kinematics_params_file: str | None, tmp: Path) -> str:
+    """The driver's own ur.urdf.xacro rendered as ur_rsp.launch.py would on mock hardware, with
+    the mock's calculate_dynamics off so that it takes the OSC controller's torques
+    (graph.effort_capable_mock_description says why), written to ``tmp``."""
+    xacro_file = Path(get_package_share_directory("ur_robot_driver")) / "urdf" / "ur.urdf.xacro"
+    xacro = shutil.which("xacro")
+    if xacro is None:
+        raise RuntimeError("real.launch.py: use_mock_hardware needs the xacro executable (package xacro)")
+    try:
+        run = subprocess.run([xacro, str(xacro_file), *ur_mock_description_xacro_args(ur_type, kinematics_params_file)],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"real.launch.py: xacro {xacro_file}: {exc}") from None
+    if run.returncode != 0:
+        reason = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"real.launch.py: xacro {xacro_file} failed: {reason}")
+    try:
+        urdf = effort_capable_mock_description(run.stdout)
+    except ValueError as exc:
+        raise RuntimeError(f"real.launch.py: {xacro_file}: {exc}") from None
+    out = tmp / MOCK_DESCRIPTION_FILE
+    out.write_text(urdf)
+    return str(out)
+
+
 def _gripper_actions(xacro_args: dict, controller_params: dict, tmp: Path) -> list:
     """The Robotiq 2F-85 under its own controller manager, as its robotiq_control.launch.py runs
     it (module docstring): the controllers file gets the speed/force interfaces of the hardware."""
@@ -179,6 +212,13 @@ def _graph(context):
     except ValueError as exc:
         raise RuntimeError(f"real.launch.py: {exc}") from None
     tmp = Path(driver_args["controllers_file"]).parent
+    if driver_args["use_mock_hardware"] == "true":  # ur_rsp.launch.py renders this file instead of its default
+        try:
+            description_cfg["description_file"] = _mock_description_file(
+                driver_args["ur_type"], description_cfg["kinematics_params_file"], tmp)
+        except RuntimeError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     actions = [RegisterEventHandler(OnShutdown(
         on_shutdown=lambda event, context: shutil.rmtree(tmp, ignore_errors=True)))]
     # ur_rsp.launch.py's arguments that ur_control.launch.py only forwards: set (or unset, so that

@@ -368,6 +368,70 @@ def osc_controllers_config(doc: dict, robot: str, calibration_file: str = "") ->
     return out
 
 
+
+# --- Mock hardware that takes the OSC controller's torques -------------------------------------
+# The driver's mock hardware (ur_robot_driver/urdf/ur.ros2_control.xacro with use_mock_hardware) is
+# mock_components/GenericSystem with calculate_dynamics true. With that flag, GenericSystem's
+# prepare_command_mode_switch (ros2_control 4.46.0, hardware_interface/src/mock_components/
+# generic_system.cpp) refuses any joint started without a position, velocity or acceleration
+# command, so an effort-only controller such as osc_torque_controller can never be activated on
+# it (measured: "Joint 'shoulder_pan_joint' has to have 'position', 'velocity', or 'acceleration'
+# interface!"). Without calculate_dynamics the mock takes the effort commands (mirrored to the
+# effort state; the joints stay where they are), which is what a graph check needs. real.launch.py
+# therefore renders the driver's own description with ur_rsp.launch.py's defaults, turns the flag
+# off, and hands the result to ur_rsp.launch.py as its description_file. Never on the robot.
+MOCK_HARDWARE_PLUGIN = "mock_components/GenericSystem"
+# ur_rsp.launch.py's own defaults for the xacro arguments that shape the ros2_control block and
+# the limits (checked against the driver fixture's ur_rsp_launch table by the tests).
+UR_RSP_DESCRIPTION_DEFAULTS = {"tf_prefix": "", "mock_sensor_commands": "false", "safety_limits": "true",
+                               "safety_pos_margin": "0.15", "safety_k_position": "20"}
+MOCK_DESCRIPTION_FILE = "ur_mock_effort.urdf"
+
+
+def ur_mock_description_xacro_args(ur_type: str, kinematics_params_file: str | None = None) -> list[str]:
+    """The ``name:=value`` arguments real.launch.py gives xacro for the driver's ur.urdf.xacro on
+    mock hardware: what ur_rsp.launch.py would pass (its name is ur_type), mock hardware on, and the
+    calibration when one is given (else the xacro's default kinematics for ur_type)."""
+    args = {"name": ur_type, "ur_type": ur_type, **UR_RSP_DESCRIPTION_DEFAULTS, "use_mock_hardware": "true"}
+    if kinematics_params_file:
+        args["kinematics_params"] = kinematics_params_file
+    return [f"{k}:={v}" for k, v in args.items()]
+
+
+def effort_capable_mock_description(urdf: str, joints=UR_JOINTS) -> str:
+    """``urdf`` with every mock_components/GenericSystem hardware's calculate_dynamics set to
+    false (see above). Raises ``ValueError`` (one line) for a description that is not XML, has no
+    such hardware (the real robot's description must never be changed), or whose joints declare no
+    effort command interface (ur_description older than 3.5.0: no torque control at all)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(urdf)
+    except ET.ParseError as exc:
+        raise ValueError(f"the robot description is not XML ({exc})") from None
+    patched = 0
+    for block in root.iter("ros2_control"):
+        hardware = block.find("hardware")
+        plugin = hardware.findtext("plugin", "").strip() if hardware is not None else ""
+        if plugin != MOCK_HARDWARE_PLUGIN:
+            continue
+        effort = {j.get("name") for j in block.iter("joint")
+                  if any(c.get("name") == "effort" for c in j.findall("command_interface"))}
+        missing = [j for j in joints if not any(name.endswith(j) for name in effort)]
+        if missing:
+            raise ValueError("the mock description's joints " + ", ".join(missing) + " declare no effort command "
+                             "interface (ur_description >= 3.5.0 declares it)")
+        params = [p for p in hardware.findall("param") if p.get("name") == "calculate_dynamics"]
+        if not params:
+            params = [ET.SubElement(hardware, "param", name="calculate_dynamics")]
+        for param in params:
+            param.text = "false"
+        patched += 1
+    if not patched:
+        raise ValueError(f"the robot description has no {MOCK_HARDWARE_PLUGIN} hardware; only mock hardware is "
+                         "changed")
+    return ET.tostring(root, encoding="unicode")
+
 # --- The Robotiq 2F-85 as real.launch.py starts it -------------------------------------------
 # Checked against PickNikRobotics/ros2_robotiq_gripper main 3b6cf8ff (robotiq_description's
 # robotiq_control.launch.py, config/robotiq_controllers.yaml and urdf/2f_85.ros2_control.xacro,

@@ -187,3 +187,103 @@ def test_osc_robots_are_the_kinematics_tables():
 def test_failed_step_message_names_step_code_reason_and_hint():
     assert graph.failed_message("osc_torque_controller spawner", 1, "switch failed", "needs 5.23") == (
         "osc_torque_controller spawner failed (exit 1): switch failed; needs 5.23")
+
+
+# --- mock hardware that takes the OSC controller's torques ------------------------------------
+MOCK = DRIVER["mock_hardware"]
+GENERIC = DRIVER["mock_components_generic_system"]
+
+
+def _mock_urdf(plugin=MOCK["plugin"], params=None, command_interfaces=tuple(MOCK["command_interfaces"]),
+               prefix="") -> str:
+    """A description shaped as ur.ros2_control.xacro renders it (hardware block, six joints)."""
+    params = MOCK["params"] if params is None else params
+    hw = "".join(f'<param name="{k}">{v}</param>' for k, v in params.items())
+    joints = "".join(
+        f'<joint name="{prefix}{j}">' + "".join(f'<command_interface name="{c}"/>' for c in command_interfaces)
+        + "".join(f'<state_interface name="{s}"/>' for s in MOCK["state_interfaces"]) + "</joint>"
+        for j in graph.UR_JOINTS)
+    return (f'<robot name="ur7e"><link name="base_link"/><ros2_control name="ur7e" type="system">'
+            f"<hardware><plugin>{plugin}</plugin>{hw}</hardware>{joints}</ros2_control></robot>")
+
+
+def _generic_system_accepts(urdf: str, start_interfaces: list[str]) -> bool:
+    """GenericSystem::prepare_command_mode_switch's rule (fixture), on a rendered description."""
+    import xml.etree.ElementTree as ET
+
+    hardware = ET.fromstring(urdf).find("ros2_control/hardware")
+    dynamics = {p.get("name"): p.text for p in hardware.findall("param")}.get("calculate_dynamics") == "true"
+    if not dynamics:
+        return True
+    for joint in graph.UR_JOINTS:
+        started = [i for i in start_interfaces if i.startswith(joint + "/")]
+        if started and sum(i.split("/")[-1] in GENERIC["calculate_dynamics_modes"] for i in started) != 1:
+            return False
+    return True
+
+
+def test_the_drivers_mock_hardware_refuses_the_osc_controller_and_ours_takes_it():
+    effort = graph.effort_interfaces(graph.UR_JOINTS)
+    upstream = _mock_urdf()
+    assert not _generic_system_accepts(upstream, effort)  # why real.launch.py changes the mock description
+    assert _generic_system_accepts(upstream, [f"{j}/position" for j in graph.UR_JOINTS])
+    ours = graph.effort_capable_mock_description(upstream)
+    assert _generic_system_accepts(ours, effort)
+
+
+def test_the_mock_description_changes_only_calculate_dynamics():
+    import xml.etree.ElementTree as ET
+
+    before, after = _mock_urdf(prefix="left_"), graph.effort_capable_mock_description(_mock_urdf(prefix="left_"))
+    params = {p.get("name"): p.text for p in ET.fromstring(after).find("ros2_control/hardware").findall("param")}
+    assert params == {**MOCK["params"], "calculate_dynamics": "false"}
+    strip = lambda x: [(e.tag, e.get("name"), (e.text or "").strip()) for e in ET.fromstring(x).iter()  # noqa: E731
+                       if e.get("name") != "calculate_dynamics"]
+    assert strip(before) == strip(after)  # every joint, interface and link kept, with its tf_prefix
+    # A mock block without the flag gets it, off.
+    added = graph.effort_capable_mock_description(_mock_urdf(params={"mock_sensor_commands": "false"}))
+    assert '<param name="calculate_dynamics">false</param>' in added
+
+
+@pytest.mark.parametrize("urdf, message", [
+    ("<robot><ros2_control", "not XML"),
+    (_mock_urdf(plugin="ur_robot_driver/URPositionHardwareInterface"), "no mock_components/GenericSystem"),
+    (_mock_urdf(command_interfaces=("position", "velocity")), "shoulder_pan_joint, shoulder_lift_joint"),
+])
+def test_the_mock_description_refuses_what_it_must_not_change(urdf, message):
+    with pytest.raises(ValueError, match=message) as err:
+        graph.effort_capable_mock_description(urdf)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("kinematics", [None, "/cal/my_robot_calibration.yaml"])
+def test_the_mock_description_is_rendered_with_ur_rsps_arguments(kinematics):
+    args = dict(a.split(":=", 1) for a in graph.ur_mock_description_xacro_args("ur10e", kinematics))
+    assert args.pop("name") == args["ur_type"] == "ur10e"  # ur_rsp passes name:=<ur_type>
+    assert MOCK["ur_rsp_xacro_name"] == "ur_type"
+    assert args.pop("use_mock_hardware") == "true"
+    assert args.pop("kinematics_params", None) == kinematics
+    args.pop("ur_type")
+    for name, value in args.items():  # everything else is ur_rsp.launch.py's own default
+        assert RSP["arguments"][name] == value, name
+
+
+def test_real_launch_uses_the_mock_description_only_on_mock_hardware():
+    source = REAL_LAUNCH.read_text()
+    assert 'if driver_args["use_mock_hardware"] == "true":' in source
+    assert 'description_cfg["description_file"] = _mock_description_file(' in source
+    assert "description_file" in RSP["arguments"]  # an argument of ur_rsp.launch.py, set as a configuration
+
+
+@pytest.mark.skipif(not __import__("shutil").which("xacro"), reason="xacro and ur_robot_driver not installed")
+def test_the_drivers_own_mock_description_renders_and_converts():
+    """Where the driver is installed (the local ros2_control build, a robot PC): the real xacro."""
+    import subprocess
+
+    from ament_index_python.packages import get_package_share_directory
+
+    xacro_file = Path(get_package_share_directory("ur_robot_driver")) / "urdf" / "ur.urdf.xacro"
+    urdf = subprocess.run(["xacro", str(xacro_file), *graph.ur_mock_description_xacro_args("ur7e")],
+                          capture_output=True, text=True, check=True).stdout
+    assert not _generic_system_accepts(urdf, graph.effort_interfaces(graph.UR_JOINTS))
+    assert _generic_system_accepts(graph.effort_capable_mock_description(urdf), graph.effort_interfaces(graph.UR_JOINTS))

@@ -86,6 +86,14 @@ def run_node(prog: str, make_node, args=None) -> int:
             rclpy.spin(node)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
+        except Exception:  # noqa: BLE001
+            # A SIGINT/SIGTERM that lands while the executor builds its wait set: rclpy's signal
+            # handler has already shut the context down, and spin raises RCLError ("the given
+            # context is not valid") instead of ExternalShutdownException (seen under ros2 launch,
+            # which then counted the node as crashed and respawned it during shutdown). A shut-down
+            # context is a clean stop; anything else is a real crash.
+            if rclpy.ok():
+                raise
         return 0
     finally:
         if node is not None:

@@ -1,10 +1,11 @@
 """The privileged scripted oracle of every task, built from its TaskSpec and exported in the policy format.
 
 The controller itself is task-agnostic (``omnireset_policy.oracle_policy.OraclePolicy``: reach,
-grasp, lift, transport, align, insert, with the phase read from the observation). What a task adds
-is here: where a top-down grasp holds its target object (TCP position in the object frame and the
-finger closing axes that fit the 85 mm stroke), the object's symmetry about its goal z axis, and
-the direction the object comes into its goal from (in the receptive object's frame).
+grasp, lift, transport, align, insert and, for a threaded target, the regrasp screw, with the phase
+read from the observation). What a task adds is here: where a top-down grasp holds its target object
+(TCP position in the object frame and the finger closing axes that fit the 85 mm stroke), the
+object's symmetry about its goal z axis, the direction the object comes into its goal from (in the
+receptive object's frame) and, for a threaded target, the grasp around it that turns it.
 
     python -m omnireset_sim.oracle --task peg_insertion --out exported/oracle_peg
     python -m omnireset_sim.rl.evaluate exported/oracle_peg --by-reset-type --resets data/resets/peg_insertion/easy.npz
@@ -51,6 +52,11 @@ class OracleTaskCfg:
     # A held grasp farther than this (m) off the object's insertion axis is put down and taken again
     # (OraclePolicy.good_grasp_offset_tol).
     good_grasp_offset_tol: float = 0.012
+    # Threaded targets (TaskSpec.thread) only: the axis grasp that turns the object once it stands in
+    # the thread (the regrasp screw, OraclePolicy screw_grasp_*), a TCP position in the target's frame
+    # and the finger closing axes, the tool axis along the insertion axis; None: the task grasp turns it.
+    screw_grasp_tcp_pos: tuple[float, float, float] | None = None
+    screw_closing_axes: tuple[tuple[float, float, float], ...] = ()
 
 
 # The 2F-85 pads reach 20 mm either side of the TCP along its approach axis (assets/gripper.PAD_HALF):
@@ -65,7 +71,10 @@ ORACLE_TASKS: dict[str, OracleTaskCfg] = {
     # Leg lying on a side face (local y up, pin along +z): held 35 mm from the centre, away from the pin,
     # the TCP 12 mm off the leg's axis by design: 15 mm counts as on the axis (at 12 the grasp the
     # oracle itself makes sat on the limit, and a millimetre of slip in the hand had it put down).
-    "leg_twisting": OracleTaskCfg((0.0, 0.012, -0.035), (X,), 0, Z, 0.08, good_grasp_offset_tol=0.015),
+    # Standing in the thread it is taken from above around its 25 mm square body, the pads (20 mm either
+    # side of the TCP) from 5 to 45 mm below its upper end, closing across either pair of faces.
+    "leg_twisting": OracleTaskCfg((0.0, 0.012, -0.035), (X,), 0, Z, 0.08, good_grasp_offset_tol=0.015,
+                                  screw_grasp_tcp_pos=(0.0, 0.0, -0.035), screw_closing_axes=(X, Y)),
     # Drawer: the front panel and the tray wall behind it, 13 mm together; slid in along +x.
     "drawer_insertion": OracleTaskCfg((-0.0665, 0.0, 0.015), (X,), 1, (-1.0, 0.0, 0.0), 0.09, standoff=0.15),
     "cube_stacking": OracleTaskCfg((0.0, 0.0, 0.005), (X, Y), 0, Z, 0.05, recovery_faces=True),
@@ -136,7 +145,35 @@ def face_grasps(task: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(pos), torch.stack(rots)
 
 
+def screw_grasps(task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """[K,3], [K,3,3]: the axis grasps of a threaded target standing in its hole (TCP poses in the
+    target's frame): the tool axis along the insertion axis, into the hole; for each closing axis both
+    finger orders."""
+    spec, cfg = get_task(task), oracle_task_cfg(task)
+    if cfg.screw_grasp_tcp_pos is None or not cfg.screw_closing_axes:
+        raise ValueError(f"{task}: no screw grasp (OracleTaskCfg.screw_grasp_tcp_pos, screw_closing_axes)")
+    goal_rot = quat_to_matrix(torch.tensor([spec.goal_quat], dtype=torch.float64))[0]
+    z = -(goal_rot.T @ torch.tensor(cfg.approach_axis, dtype=torch.float64))
+    z = z / torch.linalg.norm(z)
+    rots = []
+    for axis in cfg.screw_closing_axes:
+        y = torch.tensor(axis, dtype=torch.float64)
+        if abs(float(y @ z)) > 1e-9:
+            raise ValueError(f"{task}: screw closing axis {axis} is not across the insertion axis")
+        for sign in (1.0, -1.0):
+            ys = sign * y
+            rots.append(torch.stack((torch.cross(ys, z, dim=0), ys, z), dim=1))
+    rot = torch.stack(rots)
+    pos = torch.tensor(cfg.screw_grasp_tcp_pos, dtype=torch.float64).expand(len(rots), 3).clone()
+    return pos, rot
+
+
 SCREW_ENTRY_MARGIN = 0.001  # m
+# A threaded target's core is moved into its bore only while within this fraction of the thread's radial
+# clearance of the axis (OraclePolicy insert_lateral_tol). The default 0.5 mm equals the threaded leg's
+# clearance, and there the core's edge caught the rim and hung at the mouth: with it 37 of 48 reaching
+# starts seated, with half of it 46 of 48 (seeds 1000-3000, 40 s).
+SCREW_INSERT_FRACTION = 0.5
 
 
 def build_oracle(task: str, action_scale=TRAIN_ACTION_SCALE) -> OraclePolicy:
@@ -151,6 +188,12 @@ def build_oracle(task: str, action_scale=TRAIN_ACTION_SCALE) -> OraclePolicy:
     # (plus a millimetre: the first flank is up to thread_length above the seat) of its seat.
     screw = {} if spec.thread is None else dict(screw_lead=spec.thread.lead,
                                                  screw_depth=spec.thread.thread_length + SCREW_ENTRY_MARGIN)
+    if spec.thread is not None:
+        screw["insert_lateral_tol"] = SCREW_INSERT_FRACTION * spec.thread.radial_clearance
+    if spec.thread is not None and cfg.screw_grasp_tcp_pos is not None:
+        # The regrasp screw: taken by its axis once it stands in the thread, turned with wrist_3 alone.
+        s_pos, s_rot = screw_grasps(task)
+        screw.update(screw_grasp_pos=s_pos.tolist(), screw_grasp_rot=s_rot.tolist())
     return OraclePolicy(action_scale=action_scale, goal_pos=spec.goal_pos, goal_rot=goal_rot.tolist(),
                         goal_symmetry=cfg.goal_symmetry, approach_axis=cfg.approach_axis,
                         grasp_pos=grasp_pos.tolist(), grasp_rot=grasp_rot.tolist(), hold_radius=cfg.hold_radius,
@@ -178,9 +221,25 @@ def main(argv=None) -> int:
     parser.add_argument("--robot", default="ur7e")
     parser.add_argument("--out", required=True, help="directory to write (atomically)")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--threaded", action="store_true",
+                        help="leg_twisting only: the threaded-leg prototype (tasks/leg_twisting/threaded.py) "
+                             "instead of the registered pin leg, for four_leg_table --leg threaded")
     args = parser.parse_args(argv)
     try:
-        path = export_oracle(args.task, args.out, args.variant, args.robot, args.overwrite)
+        if args.threaded:
+            if args.task != "leg_twisting":
+                raise ValueError(f"--threaded is for leg_twisting, not {args.task!r}")
+            from . import tasks
+            from .tasks.leg_twisting.threaded import THREADED_SPEC
+
+            registered = tasks._registry()["leg_twisting"]
+            tasks._registry()["leg_twisting"] = THREADED_SPEC  # what build_oracle reads
+            try:
+                path = export_oracle(args.task, args.out, args.variant, args.robot, args.overwrite)
+            finally:
+                tasks._registry()["leg_twisting"] = registered
+        else:
+            path = export_oracle(args.task, args.out, args.variant, args.robot, args.overwrite)
     except (ValueError, FileExistsError, OSError) as exc:
         print(f"oracle: error: {exc}", file=sys.stderr)
         return 2

@@ -46,14 +46,16 @@ CONTROL_SPEC = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_MOCAP_POS 
 
 class MujocoEngine:
     def __init__(self, task: TaskSpec, num_envs: int, scene: SceneConfig | None = None, kinematics=None,
-                 nthread: int = 2, device="cpu"):
+                 nthread: int = 2, device="cpu", xml: str | None = None):
+        # xml: an MJCF of the same scene layout (arm, gripper, target joint, one mocap receptive body)
+        # to load instead of the task's own scene (four_leg_table.py adds three more legs and holes).
         if num_envs <= 0:
             raise ValueError(f"num_envs must be positive, got {num_envs}")
         from ..assets.arm import load_arm_kinematics
 
         self.scene_cfg = scene or SceneConfig()
         self.kinematics = kinematics or load_arm_kinematics(self.scene_cfg.arm)
-        self.xml = build_scene_xml(task, self.kinematics, self.scene_cfg)
+        self.xml = xml if xml is not None else build_scene_xml(task, self.kinematics, self.scene_cfg)
         self.model = mujoco.MjModel.from_xml_string(self.xml)
         self.num_envs = num_envs
         self.physics_dt = float(self.model.opt.timestep)

@@ -28,7 +28,7 @@ from ..assets.scene import SceneConfig
 from ..envs.engine import DynamicsParams, EngineState, ResetState
 from ..tasks.spec import TaskSpec
 from ._version import require_isaaclab
-from .scene import RECEPTIVE, ROBOT, TABLE, TARGET, scene_cfg, sim_cfg
+from .scene import RECEPTIVE, ROBOT, TABLE, TARGET, match_mujoco_c_collision, scene_cfg, sim_cfg
 
 # MJCF order of the robot's actuators (assets/scene.py writes the 6 arm motors, then the gripper).
 GRIPPER_ACTUATOR_INDEX = 6
@@ -116,6 +116,8 @@ class IsaacLabEngine:
         self._sim_reset = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._setpoint = torch.full((num_envs,), FINGER_STROKE, dtype=self.dtype, device=self.device)  # PhysX only
         self.nominal = self._nominal_dynamics()
+        if self.physics == "newton":
+            match_mujoco_c_collision(self._newton()._solver)
         self.physics_seconds = 0.0
         # The table stays where the scene put it: write its pose once (kinematic, never moves).
         pose = torch.zeros(num_envs, 7, device=self.device)
@@ -230,12 +232,115 @@ class IsaacLabEngine:
         self._sim_reset[ids] = False
 
     def set_dynamics(self, env_ids: torch.Tensor, params: DynamicsParams) -> None:
-        """Per-world masses of the target (the one parameter Isaac Lab's Newton backend writes per
-        world without a model rebuild here); the other Table 2 model parameters stay nominal on this
-        backend (README "Isaac Lab backend": randomization is off in its tests and tiny training)."""
+        """Per-world Table 2 model parameters, as MujocoEngine.set_dynamics writes them into its
+        per-world MjModels: sliding friction per body group (the static coefficient: MuJoCo has one),
+        robot masses and inertias scaled alike, the target's mass (inertia scaled with it), the arm's
+        joint friction / armature / damping, and the gripper servo's gains (kp, and kv through the
+        bias). Written into Newton's model (its source of truth: a later model-change sync would
+        overwrite MuJoCo Warp's arrays) through Isaac Lab's setters where it has them, then Newton
+        re-derives MuJoCo Warp's per-world fields and mass-derived constants (set_const) at the next
+        step. The receptive object and the table are kinematic here (mocap / static in the MJCF):
+        their masses act on nothing in either engine and are not written."""
+        if env_ids.numel() == 0:
+            return
+        if self.physics != "newton":
+            # PhysX (not run here): the target mass only, through Isaac Lab's setter.
+            ids = env_ids.to(self.device, torch.long)
+            self.target.set_masses_index(masses=params.target_mass.to(self.device, self.dtype).reshape(-1, 1),
+                                         env_ids=ids)
+            return
+        import warp as wp
+        from newton import ModelFlags
+
+        d = self._dynamics_binding()
         ids = env_ids.to(self.device, torch.long)
-        masses = params.target_mass.to(self.device, self.dtype).reshape(-1, 1)
-        self.target.set_masses_index(masses=masses, env_ids=ids)
+        f32 = lambda x: x.detach().to(self.device, self.dtype)  # noqa: E731
+        k = ids.numel()
+        # Frictions: Newton's per-shape mu -> geom_friction[..., 0] (torsion/rolling stay the MJCF's).
+        mu = wp.to_torch(d["model"].shape_material_mu)
+        for group, name in (("robot", "robot_friction"), ("target", "target_friction"),
+                            ("receptive", "receptive_friction"), ("table", "table_friction")):
+            shapes = d["shapes"][group][ids]  # [k, n] global Newton shape ids of these worlds
+            mu[shapes] = f32(getattr(params, name))[:, :1].expand_as(shapes)
+        self._newton().add_model_change(ModelFlags.SHAPE_PROPERTIES)
+        # Masses and inertias (Isaac Lab's setters flag the inertial change for Newton).
+        rb = d["robot_bodies"]
+        scale = f32(params.robot_mass_scale)[:, None]
+        self.robot.set_masses_index(masses=(d["robot_mass"][ids] * scale).contiguous(), body_ids=rb, env_ids=ids)
+        self.robot.set_inertias_index(inertias=(d["robot_inertia"][ids] * scale[:, :, None]).contiguous(),
+                                      body_ids=rb, env_ids=ids)
+        tm = f32(params.target_mass).reshape(k, 1)
+        self.target.set_masses_index(masses=tm.contiguous(), env_ids=ids)
+        self.target.set_inertias_index(inertias=(d["target_inertia"][ids] * (tm / d["target_mass"][ids])[:, :, None])
+                                       .contiguous(), env_ids=ids)
+        # Arm joint dynamics: Newton's joint_friction / joint_armature / joint_damping are MuJoCo's
+        # dof_frictionloss / dof_armature / dof_damping.
+        self.robot.write_joint_friction_coefficient_to_sim_index(
+            joint_friction_coeff=f32(params.joint_friction).contiguous(), joint_ids=self.arm_ids, env_ids=ids)
+        self.robot.write_joint_armature_to_sim_index(armature=f32(params.joint_armature).contiguous(),
+                                                     joint_ids=self.arm_ids, env_ids=ids)
+        self.robot.write_joint_viscous_friction_coefficient_to_sim_index(
+            joint_viscous_friction_coeff=f32(params.joint_damping).contiguous(), joint_ids=self.arm_ids, env_ids=ids)
+        # Gripper servo gains (MuJoCo's general actuator: force = kp * act - kp * q - kv * qdot).
+        kp = d["gripper_kp"] * f32(params.gripper_stiffness_scale)
+        kv = d["gripper_kv"] * f32(params.gripper_damping_scale)
+        rows = d["gripper_rows"][ids]
+        gain, bias = wp.to_torch(d["attrs"].actuator_gainprm), wp.to_torch(d["attrs"].actuator_biasprm)
+        gain[rows, 0] = kp
+        bias[rows, 1] = -kp
+        bias[rows, 2] = -kv
+        self._newton().add_model_change(ModelFlags.ACTUATOR_PROPERTIES)
+
+    def _dynamics_binding(self) -> dict:
+        """Index maps from our parameter groups to Newton's arrays, and the nominal values the
+        scales apply to, built once (from the solver's MuJoCo model and Isaac Lab's views)."""
+        if getattr(self, "_dyn", None) is not None:
+            return self._dyn
+        import mujoco
+        import warp as wp
+
+        from ..assets.arm import ARM_BODY_NAMES
+        from ..assets.gripper import GRIPPER_BODIES
+
+        solver = self._newton()._solver
+        model = solver.model
+        cm = solver.mj_model
+        geom_to_shape = torch.as_tensor(solver.mjc_geom_to_newton_shape.numpy(), dtype=torch.long, device=self.device)
+        if geom_to_shape.shape[0] != self.num_envs:
+            raise RuntimeError(f"expected {self.num_envs} MuJoCo worlds, the solver has {geom_to_shape.shape[0]}")
+        # Body groups by the USD prim the solver's body came from (scene.py's prim paths).
+        names = list(ARM_BODY_NAMES) + list(GRIPPER_BODIES)  # the MuJoCo engine's robot group (scene_ids)
+        marks = {"robot": "/Robot/", "target": "/Target/", "receptive": "/Receptive/", "table": "/Table/"}
+        shapes = {}
+        for group, mark in marks.items():
+            geoms = []
+            for g in range(cm.ngeom):
+                # Geom names are their USD prim paths: .../<body>/<geom>.
+                path = mujoco.mj_id2name(cm, mujoco.mjtObj.mjOBJ_GEOM, g) or ""
+                # Robot: only the arm and gripper bodies' geoms (not the camera mount's safety volume).
+                if mark in path and (group != "robot" or path.split("/")[-2] in names):
+                    geoms.append(g)
+            if not geoms:
+                raise RuntimeError(f"no MuJoCo geom of the {group} in the solver's model")
+            shapes[group] = geom_to_shape[:, geoms]
+        rb = [i for i, n in enumerate(self.robot.body_names) if n in names]
+        if len(rb) != len(set(names)):
+            raise RuntimeError(f"robot bodies {names} not all found in Isaac Lab's {self.robot.body_names}")
+        attrs = model.mujoco
+        per_world = attrs.actuator_gainprm.shape[0] // self.num_envs
+        newton_idx = int(solver.mjc_actuator_to_newton_idx.numpy()[GRIPPER_ACTUATOR_INDEX])
+        gain0 = wp.to_torch(attrs.actuator_gainprm)[newton_idx]
+        bias0 = wp.to_torch(attrs.actuator_biasprm)[newton_idx]
+        self._dyn = {
+            "model": model, "attrs": attrs, "shapes": shapes, "robot_bodies": rb,
+            "robot_mass": _t(self.robot.data.body_mass)[:, rb].clone(),
+            "robot_inertia": _t(self.robot.data.body_inertia)[:, rb].clone(),
+            "target_mass": _t(self.target.data.body_mass).reshape(self.num_envs, 1).clone(),
+            "target_inertia": _t(self.target.data.body_inertia).reshape(self.num_envs, 1, 9).clone(),
+            "gripper_kp": float(gain0[0]), "gripper_kv": float(-bias0[2]),
+            "gripper_rows": torch.arange(self.num_envs, device=self.device) * per_world + newton_idx,
+        }
+        return self._dyn
 
     def render(self, env_id: int, camera: str, width: int = 224, height: int = 224) -> np.ndarray:
         raise NotImplementedError("the Isaac Lab backend does not render (cameras stay on the MuJoCo engines)")

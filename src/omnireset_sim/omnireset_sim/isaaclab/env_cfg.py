@@ -275,6 +275,8 @@ def reset_from_sampler(env, env_ids):
     sub = m.dynamics.index(host)
     ev.resample_actuation(cfg, m.engine.nominal, sub, g)
     m.dynamics.assign(host, sub)
+    if cfg.enabled:  # as OmniResetEnv._reset_envs: the drawn model parameters into these worlds
+        m.engine.set_dynamics(ids, sub)
     m.delay.delay[ids] = ev.sample_motor_delay(cfg, k, g).to(m.device)
     m.delay.reset(ids)
     m.osc_kp_scale[ids] = ev.sample_osc_gain_scale(cfg, k, g).to(m.device, m.dtype)

@@ -53,11 +53,44 @@ def newton_physics_cfg(scene: SceneConfig):
     solver = MJWarpSolverCfg(integrator="implicitfast", solver="newton", iterations=scene.solver_iterations,
                              ls_iterations=10, cone="pyramidal", njmax=NJMAX, nconmax=NCONMAX,
                              use_mujoco_contacts=True, tolerance=MUJOCO_TOLERANCE,
-                             # Box-box pairs (pads on a peg) go through MuJoCo Warp's convex
-                             # narrowphase: without multi-CCD one contact point per pair, and a
-                             # grasped peg pivots out of the fingers; MuJoCo's default is on.
+                             # MuJoCo's default is on (multi-contact for the convex pairs that
+                             # support it). Box-box pairs do not take the convex path at all:
+                             # match_mujoco_c_collision gives them MuJoCo C's box-box collider.
                              enable_multiccd=True)
     return NewtonCfg(solver_cfg=solver)
+
+
+def match_mujoco_c_collision(solver) -> None:
+    """Box-box pairs through the dedicated box-box collider, as MuJoCo C runs them.
+
+    MuJoCo C always collides box-box pairs with its box-box primitive (mjc_BoxBox); MuJoCo Warp by
+    default sends them through its general convex path (GJK/EPA + multi-CCD) and takes the
+    primitive only when NATIVECCD is disabled. The gripper pads and the peg are boxes: on the
+    convex path (MuJoCo Warp 3.12, Isaac Lab's pin) a stable-grasp reset of the peg dataset got 8
+    pad contacts where MuJoCo C gets 12 and the peg slipped out of the fingers within 4 physics
+    steps (finger 9.9 -> 3.8 mm); with the primitive the same state gives MuJoCo C's 12 contacts
+    and its trajectory (finger opening equal to 1 um over 6 steps). Newton's SolverMuJoCo has no
+    option for the flag: set it on the compiled models before the first step. MuJoCo Warp reads
+    `opt.disableflags` when it launches the narrowphase, so the change takes effect at the next
+    step (on CUDA the step graph is captured at the first step, after this call).
+    Every Isaac Lab engine sets it: MuJoCo Warp 3.12 keeps its list of primitive pair types per
+    process and only ever adds to it, so a model without the flag stepped after one with it gets
+    both colliders' contacts for box-box pairs (measured: 10 per pad instead of 6)."""
+    import mujoco
+
+    flag = int(mujoco.mjtDisableBit.mjDSBL_NATIVECCD)
+    if getattr(solver, "mj_model", None) is not None:
+        solver.mj_model.opt.disableflags |= flag
+    if getattr(solver, "mjw_model", None) is not None:
+        solver.mjw_model.opt.disableflags |= flag
+        # The constructor's tolerance (MJWarpSolverCfg.tolerance) reaches the compiled MjModel, but
+        # MuJoCo Warp's per-world option held 1e-6 after the scene was built (measured): Newton's
+        # per-world option sync takes its model attribute (default 1e-6). Set both, so that a
+        # later sync keeps MuJoCo's value.
+        attrs = getattr(getattr(solver, "model", None), "mujoco", None)
+        if attrs is not None and hasattr(attrs, "tolerance"):
+            attrs.tolerance.fill_(MUJOCO_TOLERANCE)
+        solver.mjw_model.opt.tolerance.fill_(MUJOCO_TOLERANCE)
 
 
 def sim_cfg(device: str = "cpu", scene: SceneConfig | None = None, physics: str = "newton"):
