@@ -210,3 +210,20 @@ def test_the_shipped_oracle_seats_a_pin_leg_on_the_table():
         e.close()
     assert not out.aborted.any()
     assert out.turn_success.sum() >= 1 and out.seated_end.sum() >= 1
+
+
+def test_the_handover_backs_straight_out_along_the_tool_axis(env, monkeypatch):
+    """Sideways out of the pin oracle's side grasp, straight up out of the threaded oracle's grasp from
+    above: a sideways move there drags an open pad through the seated leg (measured: 0/16 last legs
+    still standing at the end before this rule)."""
+    from omnireset_sim.four_leg_table import BACK_OFF, Handover
+
+    pos = torch.tensor([[0.5, 0.1, 0.2], [0.4, -0.1, 0.25]], dtype=torch.float64)
+    down = torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]], dtype=torch.float64)  # tool z down
+    side = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]], dtype=torch.float64)  # tool z = +x
+    rot = torch.stack([down, side])
+    handover = Handover(env, max_steps=120)
+    monkeypatch.setattr(handover, "_tcp", lambda: (pos, rot))
+    handover.start(np.array([0, 1]), np.array([1, -1]))
+    torch.testing.assert_close(handover.back_aim[0], pos[0] + torch.tensor([0.0, 0.0, BACK_OFF], dtype=torch.float64))
+    torch.testing.assert_close(handover.back_aim[1], pos[1] - torch.tensor([BACK_OFF, 0.0, 0.0], dtype=torch.float64))
