@@ -244,3 +244,22 @@ def test_resume_refuses_a_different_run_naming_the_difference(tmp_path, capsys):
                      "--num-steps-per-env", "4", "--noise", "gaussian", "--resume", str(run), "--nthread", "1"])
     err = capsys.readouterr().err
     assert rc == train.EXIT_BAD_INPUT and "agent.actor.distribution_cfg.class_name" in err
+
+
+def test_an_interrupt_during_learn_waits_for_a_safe_point():
+    """Ctrl-C/SIGTERM inside learn() only sets a flag; the loop raises at its next check (after an env
+    step or the update), never inside a writer or lock; a second signal interrupts at once; the
+    caller's handlers come back afterwards."""
+    from omnireset_sim.rl.runner import DeferredInterrupt
+
+    before = signal.getsignal(signal.SIGINT)
+    with DeferredInterrupt() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler runs in the main thread: no exception here
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            stop.check()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the second one: immediately
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is before

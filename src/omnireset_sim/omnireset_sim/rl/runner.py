@@ -23,6 +23,8 @@ import copy
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +85,38 @@ class SuccessTracker:
     def rates(self) -> dict[str, tuple[float, int]]:
         return {name: (float(self.successes[i]) / int(self.episodes[i]), int(self.episodes[i]))
                 for i, name in enumerate(self.names) if int(self.episodes[i]) > 0}
+
+
+class DeferredInterrupt:
+    """Ctrl-C / SIGTERM during ``learn`` as a flag, acted on at the loop's next safe point (after an
+    env step, after the update): a KeyboardInterrupt raised asynchronously can land inside the
+    TensorBoard writer's queue or a lock, and the save that follows then never returns (seen once in
+    CI: the process hung for 60 s after SIGINT). A second signal interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        return False
 
 
 @dataclass
@@ -295,7 +329,9 @@ class OmniResetRunner(OnPolicyRunner):
         wall_at_start, t_start = self.wall_s, time.perf_counter()
         status, message = "finished", ""
         engine = env.engine
+        stop = DeferredInterrupt()
         try:
+            stop.__enter__()
             for it in range(start_it, total_it):
                 iteration = SuccessTracker(names)
                 t0 = time.perf_counter()
@@ -310,6 +346,7 @@ class OmniResetRunner(OnPolicyRunner):
                         a1 = time.perf_counter()
                         reset_types = env.reset_type.clone()
                         obs, rewards, dones, extras = env.step(actions.to(env.device))
+                        stop.check()
                         a2 = time.perf_counter()
                         if cfg.get("check_for_nan", True):
                             check_nan(obs, rewards, dones)
@@ -332,6 +369,7 @@ class OmniResetRunner(OnPolicyRunner):
                         raise
                     loss_dict, failure = {}, f"the PPO update failed on NaN/Inf parameters ({str(exc).splitlines()[0]})"
                 update_time = time.perf_counter() - u0
+                stop.check()
                 bad_loss = [k for k, v in loss_dict.items() if not math.isfinite(v)]
                 bad = bool(failure or bad_loss or not (_finite_module(alg.actor) and _finite_module(alg.critic)))
                 if self.is_distributed and dist_util.any_rank(bad, str(self.device)) and not bad:
@@ -384,6 +422,8 @@ class OmniResetRunner(OnPolicyRunner):
             self.current_learning_iteration = good_it
             status = "interrupted"
             message = f"interrupted (Ctrl-C); saved the last completed iteration ({good_it})"
+        finally:
+            stop.__exit__()  # the save below runs with the caller's handlers
         path = None
         if self.log_path is not None:
             path = self.save(self.checkpoint_path(self.current_learning_iteration))
