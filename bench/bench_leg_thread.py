@@ -33,11 +33,8 @@ from omnireset_sim.tasks.leg_twisting.threaded import THREADED_SPEC  # noqa: E40
 
 
 def build(spec, n: int, nthread: int):
-    tasks._registry()["leg_twisting"] = spec  # noqa: SLF001 - the registry dict is the one make_env reads
-    try:
+    with tasks.registered(spec):  # the registry is what make_env reads
         return make_env("leg_twisting", "hard", n, nthread=nthread, seed=0)
-    finally:
-        tasks._registry()["leg_twisting"] = PIN_SPEC  # noqa: SLF001
 
 
 def in_hole_reset(n: int):

@@ -112,13 +112,7 @@ def _align_to_z(v: torch.Tensor) -> torch.Tensor:
     x = torch.zeros_like(v)
     x[:, 0] = 1.0
     axis = torch.where((s > 1e-6).unsqueeze(1), axis / s.clamp_min(1e-6).unsqueeze(1), x)
-    angle = torch.atan2(s, c)
-    k = torch.zeros(v.shape[0], 3, 3, dtype=v.dtype, device=v.device)
-    k[:, 0, 1], k[:, 0, 2], k[:, 1, 0] = -axis[:, 2], axis[:, 1], axis[:, 2]
-    k[:, 1, 2], k[:, 2, 0], k[:, 2, 1] = -axis[:, 0], -axis[:, 1], axis[:, 0]
-    eye = torch.eye(3, dtype=v.dtype, device=v.device).expand_as(k)
-    sa, ca = torch.sin(angle).view(-1, 1, 1), torch.cos(angle).view(-1, 1, 1)
-    return eye + sa * k + (1.0 - ca) * (k @ k)
+    return _axis_angle(axis * torch.atan2(s, c).unsqueeze(1))
 
 
 def _axis_angle(rotvec: torch.Tensor) -> torch.Tensor:

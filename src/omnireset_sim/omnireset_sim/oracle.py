@@ -99,16 +99,23 @@ def grasp_candidates(task: str) -> tuple[torch.Tensor, torch.Tensor]:
     spec, cfg = get_task(task), oracle_task_cfg(task)
     rest = quat_to_matrix(torch.tensor([spec.target_rest_quat], dtype=torch.float64))[0]
     z = rest.T @ torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64)
+    return _tcp_grasps(task, cfg.grasp_tcp_pos, z, cfg.closing_axes, "closing axis {} is not horizontal at rest")
+
+
+def _tcp_grasps(task: str, tcp_pos, z: torch.Tensor, closing_axes, not_across: str):
+    """[K,3], [K,3,3]: the TCP at ``tcp_pos`` with its approach axis ``z`` (object frame), closing
+    along each of ``closing_axes`` in both finger orders (the gripper is symmetric). A closing axis
+    not across ``z`` is refused with ``not_across`` (formatted with the axis)."""
     rots = []
-    for axis in cfg.closing_axes:
+    for axis in closing_axes:
         y = torch.tensor(axis, dtype=torch.float64)
         if abs(float(y @ z)) > 1e-9:
-            raise ValueError(f"{task}: closing axis {axis} is not horizontal at rest")
+            raise ValueError(f"{task}: " + not_across.format(axis))
         for sign in (1.0, -1.0):
             ys = sign * y
             rots.append(torch.stack((torch.cross(ys, z, dim=0), ys, z), dim=1))
     rot = torch.stack(rots)
-    pos = torch.tensor(cfg.grasp_tcp_pos, dtype=torch.float64).expand(len(rots), 3).clone()
+    pos = torch.tensor(tcp_pos, dtype=torch.float64).expand(len(rots), 3).clone()
     return pos, rot
 
 
@@ -155,17 +162,8 @@ def screw_grasps(task: str) -> tuple[torch.Tensor, torch.Tensor]:
     goal_rot = quat_to_matrix(torch.tensor([spec.goal_quat], dtype=torch.float64))[0]
     z = -(goal_rot.T @ torch.tensor(cfg.approach_axis, dtype=torch.float64))
     z = z / torch.linalg.norm(z)
-    rots = []
-    for axis in cfg.screw_closing_axes:
-        y = torch.tensor(axis, dtype=torch.float64)
-        if abs(float(y @ z)) > 1e-9:
-            raise ValueError(f"{task}: screw closing axis {axis} is not across the insertion axis")
-        for sign in (1.0, -1.0):
-            ys = sign * y
-            rots.append(torch.stack((torch.cross(ys, z, dim=0), ys, z), dim=1))
-    rot = torch.stack(rots)
-    pos = torch.tensor(cfg.screw_grasp_tcp_pos, dtype=torch.float64).expand(len(rots), 3).clone()
-    return pos, rot
+    return _tcp_grasps(task, cfg.screw_grasp_tcp_pos, z, cfg.screw_closing_axes,
+                       "screw closing axis {} is not across the insertion axis")
 
 
 SCREW_ENTRY_MARGIN = 0.001  # m
@@ -229,15 +227,11 @@ def main(argv=None) -> int:
         if args.threaded:
             if args.task != "leg_twisting":
                 raise ValueError(f"--threaded is for leg_twisting, not {args.task!r}")
-            from . import tasks
+            from .tasks import registered
             from .tasks.leg_twisting.threaded import THREADED_SPEC
 
-            registered = tasks._registry()["leg_twisting"]
-            tasks._registry()["leg_twisting"] = THREADED_SPEC  # what build_oracle reads
-            try:
+            with registered(THREADED_SPEC):  # what build_oracle reads
                 path = export_oracle(args.task, args.out, args.variant, args.robot, args.overwrite)
-            finally:
-                tasks._registry()["leg_twisting"] = registered
         else:
             path = export_oracle(args.task, args.out, args.variant, args.robot, args.overwrite)
     except (ValueError, FileExistsError, OSError) as exc:

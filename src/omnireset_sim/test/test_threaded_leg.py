@@ -158,14 +158,9 @@ def test_the_threaded_leg_steps_in_the_env_with_the_native_stepper():
     """The thread is contacts only: the training env path (native control-step stepper) runs it as is."""
     import torch
 
-    from omnireset_sim import tasks
     from omnireset_sim.envs.vec_env import make_env
 
-    tasks._registry()["leg_twisting"] = THREADED_SPEC
-    try:
-        env = make_env("leg_twisting", "hard", 2, nthread=0)
-    finally:
-        tasks._registry()["leg_twisting"] = PIN_SPEC
+    env = _threaded(make_env, "leg_twisting", "hard", 2, nthread=0)
     assert env.engine.model.ngeom == FreeLeg().m.ngeom
     gen = torch.Generator().manual_seed(0)
     for _ in range(3):
@@ -226,13 +221,10 @@ class LegInHandResets:
 
 def _threaded(fn, *args, **kw):
     """Run fn with the threaded leg in the task registry (what make_env and build_oracle read)."""
-    from omnireset_sim import tasks
+    from omnireset_sim.tasks import registered
 
-    tasks._registry()["leg_twisting"] = THREADED_SPEC
-    try:
+    with registered(THREADED_SPEC):
         return fn(*args, **kw)
-    finally:
-        tasks._registry()["leg_twisting"] = PIN_SPEC
 
 
 def _leg_in_hand_env(yaws, seconds=EPISODE_LENGTH_S):

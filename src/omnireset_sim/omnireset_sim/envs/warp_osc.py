@@ -170,6 +170,20 @@ def osc_torque(q: vec6, qd: vec6, rots: wp.array(dtype=wp.mat33), trans: wp.arra
     return tau, e, finite
 
 
+@wp.func
+def _world_gains(kp: wp.array2d(dtype=wp.float32), kd: wp.array2d(dtype=wp.float32),
+                 torque_limit: wp.array(dtype=wp.float32), w: int):
+    """World w's joint gains and the shared torque limits as vec6 (kp, kd, limit)."""
+    kpv = vec6()
+    kdv = vec6()
+    lim = vec6()
+    for j in range(6):
+        kpv[j] = kp[w, j]
+        kdv[j] = kd[w, j]
+        lim[j] = torque_limit[j]
+    return kpv, kdv, lim
+
+
 @wp.kernel
 def law_kernel(q: wp.array2d(dtype=wp.float32), qd: wp.array2d(dtype=wp.float32),
                rots: wp.array(dtype=wp.mat33), trans: wp.array(dtype=wp.vec3),
@@ -184,15 +198,10 @@ def law_kernel(q: wp.array2d(dtype=wp.float32), qd: wp.array2d(dtype=wp.float32)
     w = wp.tid()
     qv = vec6()
     qdv = vec6()
-    kpv = vec6()
-    kdv = vec6()
-    lim = vec6()
     for j in range(6):
         qv[j] = q[w, j]
         qdv[j] = qd[w, j]
-        kpv[j] = kp[w, j]
-        kdv[j] = kd[w, j]
-        lim[j] = torque_limit[j]
+    kpv, kdv, lim = _world_gains(kp, kd, torque_limit, w)
     pos, rot, J = tcp_kinematics(qv, rots, trans)
     tau, e, finite = osc_torque(qv, qdv, rots, trans, target_pos[w], target_rot[w], kpv, kdv, pos_clip, rot_clip,
                                 lim)
@@ -220,15 +229,10 @@ def control_substep_kernel(
     w = wp.tid()
     qv = vec6()
     qdv = vec6()
-    kpv = vec6()
-    kdv = vec6()
-    lim = vec6()
     for j in range(6):
         qv[j] = qpos[w, arm_qpos[j]]
         qdv[j] = qvel[w, arm_dof[j]]
-        kpv[j] = kp[w, j]
-        kdv[j] = kd[w, j]
-        lim[j] = torque_limit[j]
+    kpv, kdv, lim = _world_gains(kp, kd, torque_limit, w)
     tau, e, finite = osc_torque(qv, qdv, rots, trans, target_pos[w], target_rot[w], kpv, kdv, pos_clip, rot_clip,
                                 lim)
     if not finite:

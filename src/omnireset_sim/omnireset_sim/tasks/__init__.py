@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from contextlib import contextmanager
 from functools import lru_cache
 
 from .spec import TaskSpec, VariantSpec, sample_goal
@@ -20,6 +21,22 @@ def _registry() -> dict[str, TaskSpec]:
         if isinstance(spec, TaskSpec):
             tasks[spec.name] = spec
     return tasks
+
+
+@contextmanager
+def registered(spec: TaskSpec):
+    """``spec`` in the registry under its name for the block (a prototype variant, e.g. the threaded
+    leg, that make_env and build_oracle then read as the task), the registered one restored after."""
+    tasks = _registry()
+    previous = tasks.get(spec.name)
+    tasks[spec.name] = spec
+    try:
+        yield spec
+    finally:
+        if previous is None:
+            del tasks[spec.name]
+        else:
+            tasks[spec.name] = previous
 
 
 def task_names() -> list[str]:
