@@ -31,7 +31,7 @@ isaaclab-setup:
 # test_isaaclab_cli.py runs in `make test` (main venv): it checks the refusal lines there.
 isaaclab-test:
 	@test -x .venv-isaaclab/bin/python || { echo "no .venv-isaaclab: run make isaaclab-setup first" >&2; exit 2; }
-	.venv-isaaclab/bin/python -m pytest src/omnireset_sim/test/test_isaaclab_backend.py -q
+	.venv-isaaclab/bin/python -m pytest src/omnireset_sim/test/test_isaaclab_backend.py src/omnireset_sim/test/test_isaaclab_thread.py src/omnireset_sim/test/test_isaaclab_physx_glue.py -q
 
 clean:
 	rm -rf build install log

@@ -28,8 +28,7 @@ import torch  # noqa: E402
 
 from omnireset_sim import tasks  # noqa: E402
 from omnireset_sim.envs import make_env  # noqa: E402
-from omnireset_sim.tasks.leg_twisting import SPEC as PIN_SPEC  # noqa: E402
-from omnireset_sim.tasks.leg_twisting.threaded import THREADED_SPEC  # noqa: E402
+from omnireset_sim.tasks.leg_twisting import PIN_SPEC, THREADED_SPEC  # noqa: E402
 
 
 def build(spec, n: int, nthread: int):

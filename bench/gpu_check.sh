@@ -3,21 +3,26 @@
 #  1. env-steps/s of MuJoCo Warp at N = 1024 / 4096 / 16384: the Warp-kernel law with the policy
 #     step in one captured graph (the default), the torch law between captured physics steps, and
 #     no capture (bench/bench_engines.py, ~3 min);
-#  2. PPO on peg insertion Easy for 7 minutes at 16384 envs on the GPU, then success per reset
+#  1b. rendered frames/s of the collector's MuJoCo Warp batch renderer (3 cameras at 224x224, visual
+#     randomization on) at N = 4 / 1024 / 4096 worlds, beside MuJoCo's OpenGL (EGL) at N = 4; N = 4
+#     first also takes the render kernel's one compile (bench/bench_warp_render.py, <= 90 s);
+#  2. PPO on peg insertion Easy for 5.5 minutes at 16384 envs on the GPU, then success per reset
 #     type from the run's metrics (rl/train.py --engine mujoco_warp --device cuda:0);
 #  3. with >= 2 GPUs only: 2 ranks under torchrun (rsl-rl's distributed mode, NCCL), 3 iterations
 #     at 1024 envs per rank, then the two ranks' network digests must be equal.
 # Usage: bench/gpu_check.sh [RESET_DATASET.npz]   (default data/resets/peg_insertion/easy.npz if it
 #        exists; without one the env's reaching resets are the only reset type)
-# Env: DEVICE (cuda:0), OUT (runs/gpu_check), TRAIN_S (420), SIZES ("1024 4096 16384").
+# Env: DEVICE (cuda:0), OUT (runs/gpu_check), TRAIN_S (330), SIZES ("1024 4096 16384"),
+#      RENDER_SIZES ("4 1024 4096").
 # Prerequisite: `make setup` with a CUDA build of torch (or pip install torch==2.13.0 from the CUDA
 # index into .venv) and the pinned mujoco-warp/warp-lang; `source env.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE="${DEVICE:-cuda:0}"
 OUT="${OUT:-runs/gpu_check}"
-TRAIN_S="${TRAIN_S:-420}"
+TRAIN_S="${TRAIN_S:-330}"
 SIZES="${SIZES:-1024 4096 16384}"
+RENDER_SIZES="${RENDER_SIZES:-4 1024 4096}"
 RESETS="${1:-data/resets/peg_insertion/easy.npz}"
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
@@ -30,6 +35,13 @@ echo "== 1. env-steps/s (policy-step graph vs torch law + step graph vs no graph
 # shellcheck disable=SC2086
 timeout 300 python bench/bench_engines.py --device "$DEVICE" --sizes $SIZES \
   --engines mujoco_warp mujoco_warp_torch mujoco_warp_ng --steps 10 --repeats 2 --json "$OUT/bench_engines.json" || echo "bench: exit $?"
+
+echo "== 1b. rendered frames/s (MuJoCo Warp batch renderer vs MuJoCo OpenGL) =="
+render_t0=$SECONDS
+# shellcheck disable=SC2086
+MUJOCO_GL="${MUJOCO_GL:-egl}" timeout 90 python bench/bench_warp_render.py --device "$DEVICE" --sizes $RENDER_SIZES \
+  --frames 2 --opengl-max-n 4 --json "$OUT/bench_warp_render.json" || echo "render bench: exit $?"
+echo "render bench: $((SECONDS - render_t0)) s (gpu_check so far: ${SECONDS} s)"
 
 echo "== 2. train peg insertion Easy, 16384 envs, ${TRAIN_S} s =="
 resets=()

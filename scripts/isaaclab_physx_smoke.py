@@ -7,6 +7,13 @@ no Isaac Sim); nothing here has run on PhysX yet.
 
 Per task: build, reset, `--steps` policy steps with random actions; prints build time, env-steps/s
 and the reward; exit 1 if any task fails to build or step or returns non-finite values, 2 on bad input.
+A threaded task (the leg) also prints the thread's collision groups read back from the built stage
+(and, on Newton, the thread geoms whose compiled masks were checked) and fails without them.
+On PhysX, every task also draws Table 2's parameters for every world (RandomizationCfg.finetune:
+all rows on), writes them with the engine's set_dynamics and reads one parameter per group back
+from the PhysX views (physx.dynamics_readback: frictions of the four groups, a robot and the target
+mass, the target inertia, arm joint friction/damping/armature, the finger drive gains) for world 0
+and the last world, printing them; a mismatch (> 1e-4 relative) fails the task.
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ def main(argv=None) -> int:
     import torch
 
     from omnireset_sim.isaaclab.env_cfg import make_gym_env
-    from omnireset_sim.tasks import task_names
+    from omnireset_sim.isaaclab.physx import dynamics_readback, readback_mismatches, thread_filtering_on_stage
+    from omnireset_sim.mdp.events import RandomizationCfg, resample_actuation, sample_startup
+    from omnireset_sim.tasks import get_task, task_names
 
     tasks = args.tasks.split(",") if args.tasks else task_names()
     failed = []
@@ -58,6 +67,29 @@ def main(argv=None) -> int:
                 env = make_gym_env(task, variant, args.num_envs, args.device, physics=args.physics)
                 obs, _ = env.reset()
                 build = time.perf_counter() - t0
+                if get_task(task).thread is not None:
+                    # The ridges/lugs touch only each other: the USD collision groups must be on the stage.
+                    thread, other = thread_filtering_on_stage(env.unwrapped.sim.stage)
+                    checked = getattr(env.unwrapped.omnireset.engine, "thread_geoms", None)
+                    print(f"{task}/{variant} [{args.physics}]: thread collision group {thread} colliders, environment "
+                          f"group {other}" + (f"; compiled masks checked for {checked} thread geoms" if checked else ""))
+                    if not thread or not other:
+                        raise RuntimeError("the threaded scene's USD collision groups are missing")
+                if args.physics == "physx":
+                    # Table 2 on PhysX: the engine's writes, read back from the PhysX views.
+                    engine = env.unwrapped.omnireset.engine
+                    rcfg, g = RandomizationCfg.finetune(), torch.Generator().manual_seed(0)
+                    params = sample_startup(rcfg, engine.nominal, args.num_envs, g)
+                    resample_actuation(rcfg, engine.nominal, params, g)
+                    engine.set_dynamics(torch.arange(args.num_envs, device=engine.device), params)
+                    bad = []
+                    for world in sorted({0, args.num_envs - 1}):
+                        rb = dynamics_readback(engine, params, world)
+                        print(f"{task}/{variant} [physx] world {world} set_dynamics read back: "
+                              + ", ".join(f"{k} {b:.5g} (drawn {a:.5g})" for k, (a, b) in rb.items()))
+                        bad += [f"world {world} {m}" for m in readback_mismatches(rb)]
+                    if bad:
+                        raise RuntimeError("set_dynamics not in the PhysX views: " + "; ".join(bad))
                 t1 = time.perf_counter()
                 for _ in range(args.steps):
                     action = 2 * torch.rand(args.num_envs, 7, device=env.device) - 1

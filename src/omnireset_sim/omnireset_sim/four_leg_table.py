@@ -1,18 +1,19 @@
 """The four-leg table (the paper's Four Leg demonstration): one single-leg policy per leg, switched by a script.
 
     python -m omnireset_sim.four_leg_table --policy src/omnireset_bringup/policies/oracle_leg_twisting
-    python -m omnireset_sim.four_leg_table --policy DIR [--policy DIR2 DIR3 DIR4] [--leg pin|threaded] \\
+    python -m omnireset_sim.four_leg_table --policy DIR [--policy DIR2 DIR3 DIR4] [--leg threaded|pin] \\
         [--seeds 0 1 2] [--tables 4] [--gif docs/results/four_leg_table.gif]
 
 One MuJoCo scene (assets/four_leg_scene.py): the single-leg task's robot and table, a table top with
-four of the leg task's holes (plain pin holes, or threaded ones with `--leg threaded`) and four legs
+four of the leg task's threaded holes (plain pin holes with `--leg pin`) and four legs
 lying on the table. The paper "trains independent OmniReset policies to screw in each of the four legs
 then uses a simple scripting policy to switch between the policies"; this module is that script. For
 leg k = 0..3 in turn, the env is the single-leg env itself (OmniResetEnv with the registered leg task:
 its action path, OSC law, control rate, observation terms and success rule) whose engine reports leg k
 as the target object and hole k's frame as the receptive object; the other legs are scene. Leg k's
 turn begins as a single-leg episode begins (history filled with its first frame, last action zero)
-and ends at the task's success (2.5 mm / 0.025 rad, the spec's thresholds) or after `--leg-seconds`.
+and ends at the task's success (2.5 mm / 0.025 rad, the spec's thresholds) or after `--leg-seconds`
+(default: the leg's episode, TaskSpec.episode_length_s: 40 s threaded, 16 s pin).
 Between turns the script lets go, backs the hand off the standing leg, lifts it over the standing
 legs and takes it above the next leg pointing down (`--handover-steps` at most; 0: switch at once).
 
@@ -70,7 +71,6 @@ LEG_XY_JITTER = 0.01  # U(+-) per axis, per leg
 LEG_YAW_JITTER = 0.2  # rad, U(+-): at the extremes neighbours stay >= 28 mm apart
 
 # ---- the script between policies ------------------------------------------------------------------
-DEFAULT_LEG_SECONDS = 16.0  # the single-leg env's episode (EnvCfg.episode_length_s)
 # The script between two turns, in the order it runs (class Handover). Each step was added after a
 # measured failure of the table without it (oracle, pin legs):
 # * let go in place for OPEN_STEPS (the fingers open within 0.43 s, oracle_policy);
@@ -83,6 +83,14 @@ DEFAULT_LEG_SECONDS = 16.0  # the single-leg env's episode (EnvCfg.episode_lengt
 # * travel at that height to above the next leg, turning the hand to point down: a policy started
 #   with the hand still horizontal got stuck low over the table, the guard box against it, in 3 of
 #   4 turns. The OSC turns the hand ~0.26 rad/s: 6 s for 90 deg.
+# A turn ends as seated once the task's success has held TURN_HOLD_S (the single-leg success rule
+# itself is unchanged). Traced on seed 0 x 4 threaded tables: ended at the first success step, or
+# after the sim node's 0.5 s hold (sim_core.SUCCESS_HOLD_S), the leg stood 1.6-2.1 mm above its seat
+# on the thread's flanks alone, and after the let-go it tipped slowly (0.3 -> 3.3 deg over 7 s, nothing
+# but the top touching it) out of the 0.025 rad threshold: leg 3 still seated at the end in 0/4
+# tables either way. Held 2 s, the oracle screws it home (0.5 mm above the seat): 4/4.
+TURN_HOLD_S = 2.0
+TURN_HOLD_STEPS = int(round(TURN_HOLD_S * POLICY_RATE_HZ))
 OPEN_STEPS = 5
 BACK_OFF = 0.07  # m: pad reach (20 mm) + half the leg (12.5 mm) + margin
 RISE_CLEARANCE = 0.16  # m of TCP height above the standing legs' tops
@@ -93,14 +101,14 @@ SCRIPT_TURN_TOL = 0.15  # rad
 
 
 def leg_spec(leg: str) -> TaskSpec:
-    if leg == "pin":
+    if leg == "threaded":  # the registered leg task
         from .tasks import get_task
 
         return get_task(LEG_TASK)
-    if leg == "threaded":
-        from .tasks.leg_twisting.threaded import THREADED_SPEC
+    if leg == "pin":
+        from .tasks.leg_twisting import PIN_SPEC
 
-        return THREADED_SPEC
+        return PIN_SPEC
     raise ValueError(f"unknown leg {leg!r}; valid: {list(LEG_CHOICES)}")
 
 
@@ -236,8 +244,8 @@ class FourLegEngine(MujocoEngine):
             mujoco.mj_setConst(m, self._datas[0])  # as MujocoEngine.set_dynamics: derived constants
 
 
-def make_four_leg_env(leg: str = "pin", num_envs: int = 1, seed: int = 0, *, action_scale=None,
-                      osc_gains: OscGains | None = None, randomization=None, leg_seconds: float = DEFAULT_LEG_SECONDS,
+def make_four_leg_env(leg: str = "threaded", num_envs: int = 1, seed: int = 0, *, action_scale=None,
+                      osc_gains: OscGains | None = None, randomization=None, leg_seconds: float | None = None,
                       nthread: int = 2):
     """The single-leg env (OmniResetEnv of LEG_TASK: its action path, law, rate, observations and
     success rule) on the four-leg scene, every world at leg 0 of a fresh table."""
@@ -248,6 +256,7 @@ def make_four_leg_env(leg: str = "pin", num_envs: int = 1, seed: int = 0, *, act
     spec = leg_spec(leg)
     if _goal_fields(spec) != _goal_fields(get_task(LEG_TASK)):
         raise ValueError(f"leg {leg!r}: its goal or thresholds differ from the registered {LEG_TASK!r} task's")
+    leg_seconds = spec.episode_length_s if leg_seconds is None else leg_seconds
     if not (math.isfinite(leg_seconds) and leg_seconds > 0):
         raise ValueError(f"leg_seconds must be a finite number > 0, got {leg_seconds!r}")
 
@@ -427,19 +436,20 @@ POLICY, HANDOVER, DONE = 0, 1, 2
 
 
 def run_tables(env, policies, leg_steps: int, handover_steps: int = HANDOVER_STEPS, record_every: int = 0,
-               frame_size: int = 160, progress=None) -> TableOutcome:
+               frame_size: int = 160, progress=None, hold_steps: int = TURN_HOLD_STEPS) -> TableOutcome:
     """Reset every world and assemble its table: leg k by policies[k] (obs -> action), then the
-    handover script, up to `leg_steps` policy steps per leg. `record_every` > 0 renders world 0 every
-    that many steps (front camera)."""
+    handover script, up to `leg_steps` policy steps per leg. A turn succeeds once the task's success
+    has held for `hold_steps` consecutive policy steps (TURN_HOLD_S; 1: the first success step).
+    `record_every` > 0 renders world 0 every that many steps (front camera)."""
     if len(policies) != NUM_LEGS:
         raise ValueError(f"need {NUM_LEGS} policies (one per leg), got {len(policies)}")
-    if leg_steps < 1 or handover_steps < 0:
-        raise ValueError("leg_steps must be >= 1 and handover_steps >= 0")
+    if leg_steps < 1 or handover_steps < 0 or hold_steps < 1:
+        raise ValueError("leg_steps must be >= 1, handover_steps >= 0 and hold_steps >= 1")
     n = env.num_envs
-    obs, _ = env.reset()
     phase = np.full(n, POLICY)
     leg = np.zeros(n, dtype=np.int64)
     count = np.zeros(n, dtype=np.int64)
+    held = np.zeros(n, dtype=np.int64)  # consecutive success steps of the current turn
     turn_success = np.zeros((n, NUM_LEGS), dtype=bool)
     turn_steps = np.full((n, NUM_LEGS), -1, dtype=np.int64)
     seated_end = np.zeros((n, NUM_LEGS), dtype=bool)
@@ -463,7 +473,8 @@ def run_tables(env, policies, leg_steps: int, handover_steps: int = HANDOVER_STE
                 count[nxt] = 0
                 begin_leg(env, nxt, k)
 
-    with torch.inference_mode():
+    with torch.inference_mode():  # the reset too: an env run here before holds inference tensors
+        obs, _ = env.reset()
         while not (phase == DONE).all():
             if record_every and phase[0] != DONE and count[0] % record_every == 0:
                 frames.append(_annotate(env.render(0, "front", frame_size, frame_size), int(leg[0]),
@@ -492,9 +503,12 @@ def run_tables(env, policies, leg_steps: int, handover_steps: int = HANDOVER_STE
                                     quat_to_matrix(st.receptive_quat)).position.cpu().numpy()
             turn = np.flatnonzero(phase == POLICY)
             best_error[turn, leg[turn]] = np.minimum(best_error[turn, leg[turn]], error[turn])
-            ended = np.flatnonzero((phase == POLICY) & (success | (count >= leg_steps)))
+            held = np.where(success & (phase == POLICY), held + 1, 0)
+            seated = held >= hold_steps
+            ended = np.flatnonzero((phase == POLICY) & (seated | (count >= leg_steps)))
             if ended.size:
-                turn_success[ended, leg[ended]] = success[ended]
+                turn_success[ended, leg[ended]] = seated[ended]
+                held[ended] = 0
                 turn_steps[ended, leg[ended]] = count[ended]
                 count[ended] = 0
                 if handover_steps > 0:
@@ -611,10 +625,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--policy", nargs="+", default=[os.path.relpath(DEFAULT_POLICY)], metavar="DIR",
                    help="exported single-leg policy dir: one for every leg, or four (legs 1-4)")
-    p.add_argument("--leg", default="pin", help=f"one of {list(LEG_CHOICES)}")
+    p.add_argument("--leg", default="threaded", help=f"one of {list(LEG_CHOICES)} (threaded: the registered leg task)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="env seeds (one batch of --tables each)")
     p.add_argument("--tables", type=int, default=4, help="tables (worlds) per seed")
-    p.add_argument("--leg-seconds", type=float, default=DEFAULT_LEG_SECONDS, help="time limit of one leg's turn")
+    p.add_argument("--leg-seconds", type=float, default=None,
+                   help="time limit of one leg's turn (default: the leg's episode, 40 s threaded, 16 s pin)")
+    p.add_argument("--success-hold", type=float, default=TURN_HOLD_S,
+                   help="s the task's success must hold before a turn counts as seated and the script moves on "
+                        "(0: the first success step)")
     p.add_argument("--handover-steps", type=int, default=HANDOVER_STEPS,
                    help=f"most steps of the let-go script between legs (0: switch at once; it opens for "
                         f"{OPEN_STEPS} steps, backs off {BACK_OFF:g} m, rises, goes over the next leg pointing down)")
@@ -634,8 +652,12 @@ def _check_args(args) -> None:
         raise ValueError(f"--policy takes one dir (every leg) or {NUM_LEGS}, got {len(args.policy)}")
     if args.tables < 1 or not args.seeds:
         raise ValueError("--tables must be >= 1 and --seeds non-empty")
+    if args.leg_seconds is None:
+        args.leg_seconds = leg_spec(args.leg).episode_length_s
     if not (math.isfinite(args.leg_seconds) and args.leg_seconds > 0):
         raise ValueError(f"--leg-seconds must be a finite number > 0, got {args.leg_seconds}")
+    if not (math.isfinite(args.success_hold) and args.success_hold >= 0):
+        raise ValueError(f"--success-hold must be a finite number >= 0, got {args.success_hold}")
     if args.handover_steps < 0 or args.gif_every < 1 or args.gif_size < 16 or args.nthread < 0:
         raise ValueError("--handover-steps >= 0, --gif-every >= 1, --gif-size >= 16 and --nthread >= 0")
     if args.gif and not args.gif.lower().endswith(".gif"):
@@ -666,6 +688,7 @@ def _run(args) -> int:
     action_scale, gains = settings.pop()
     actors = [a for a, _ in loaded] * (NUM_LEGS // len(loaded))
     leg_steps = int(math.ceil(args.leg_seconds * rate_hz - 1e-9))
+    hold_steps = max(1, int(round(args.success_hold * rate_hz)))
     randomization = randomization_preset(args.randomization)
     parts = []
     bar = tqdm(total=len(args.seeds) * args.tables * NUM_LEGS, desc=f"{args.leg} legs", unit="leg", file=sys.stderr)
@@ -680,7 +703,7 @@ def _run(args) -> int:
 
         record = args.gif_every if (args.gif and i == 0) else 0
         parts.append(run_tables(env, actors, leg_steps, args.handover_steps, record_every=record,
-                                frame_size=args.gif_size, progress=progress))
+                                frame_size=args.gif_size, progress=progress, hold_steps=hold_steps))
         env.close()
     bar.close()
     outcome = TableOutcome(*(np.concatenate([getattr(p, f) for p in parts]) for f in
@@ -688,7 +711,8 @@ def _run(args) -> int:
                            frames=parts[0].frames)
     summary = summarize(outcome)
     summary.update(policy=[str(p) for p in args.policy], leg=args.leg, seeds=args.seeds, tables_per_seed=args.tables,
-                   leg_seconds=args.leg_seconds, handover_steps=args.handover_steps, randomization=args.randomization,
+                   leg_seconds=args.leg_seconds, success_hold_s=args.success_hold, handover_steps=args.handover_steps,
+                   randomization=args.randomization,
                    per_table=[{"seed": seed, "world": w, "turn_success": p.turn_success[w].tolist(),
                                "turn_steps": p.turn_steps[w].tolist(), "seated_end": p.seated_end[w].tolist(),
                                "best_error_mm": (1e3 * p.best_error[w]).round(2).tolist(),

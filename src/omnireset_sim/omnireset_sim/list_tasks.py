@@ -1,8 +1,11 @@
-"""List the tasks and their variants: `python -m omnireset_sim.list_tasks [--markdown]`.
+"""List the tasks and their variants: `python -m omnireset_sim.list_tasks [--markdown | --artifacts DIR]`.
 
 ``--markdown`` prints the README's per-task table (objects and their dimensions, thresholds, the
-variants' goal placement, the approximations that remain), generated from the TaskSpecs so that
-the README cannot drift from the code (tests/test_readme_tables.py compares them).
+episode, the variants' goal placement, the approximations that remain), generated from the TaskSpecs
+so that the README cannot drift from the code (tests/test_readme_tables.py compares them).
+``--artifacts DIR`` prints the per-task table of what scripts/experiments/task_artifacts.sh made
+under DIR/<task>/ (grasps, partial assemblies, reset states kept per type, the oracle's success from
+each reset type), read from the artifacts' own metadata.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 
 def _bbox_mm(obj) -> tuple[float, float, float]:
@@ -38,9 +42,9 @@ def markdown_table() -> str:
     from .tasks import get_task, task_names
     from .tasks.spec import TIGHT_FIT_POSITION
 
-    lines = ["| task | target (bounding box, mass) | receptive | success | Easy goal (base_link, m) | "
+    lines = ["| task | target (bounding box, mass) | receptive | success | episode | Easy goal (base_link, m) | "
              "Hard goal | approximations that remain |",
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for name in task_names():
         spec = get_task(name)
         fit = "tight fit" if spec.success_position_threshold <= TIGHT_FIT_POSITION else "loose fit"
@@ -48,16 +52,121 @@ def markdown_table() -> str:
                    f"({fit}; rotation about {', '.join(spec.ignored_axes)} ignored)" if spec.ignored_axes else f"({fit})")
         approx = " ".join((spec.approximations or "none").split()).replace("|", "/")
         lines.append(f"| {name} | {_object_cell(spec.target)} | {_object_cell(spec.receptive)} | {success} | "
-                     f"{_variant_cell(spec.variants['easy'])} | {_variant_cell(spec.variants['hard'])} | {approx} |")
+                     f"{spec.episode_length_s:g} s | {_variant_cell(spec.variants['easy'])} | {_variant_cell(spec.variants['hard'])} | {approx} |")
+    return "\n".join(lines) + "\n"
+
+
+RESET_TYPES = ("reaching", "near_object", "stable_grasp", "near_goal")
+SAMPLER_ROW = "reaching (default sampler)"  # rl/evaluate.py's name for the env's own reaching starts
+
+
+def _meta(path: Path, stage: str) -> dict:
+    """An artifact's metadata, checked as its loader checks it (kind, version, checksum)."""
+    from .resets import dataset, grasps, partial_assemblies
+    from .resets.artifacts import read_artifact
+
+    kind, version = {"grasps": (grasps.GRASP_FORMAT, grasps.GRASP_FORMAT_VERSION),
+                     "assemblies": (partial_assemblies.ASSEMBLY_FORMAT, partial_assemblies.ASSEMBLY_FORMAT_VERSION),
+                     "resets": (dataset.DATASET_FORMAT, dataset.DATASET_FORMAT_VERSION)}[stage]
+    return read_artifact(path, kind, version)[1]
+
+
+def _cell(result: dict | None) -> str:
+    if result is None:
+        return "–"
+    lo, hi = result["ci95"]
+    return f"{result['successes']}/{result['episodes']} [{lo:.2f}, {hi:.2f}]"
+
+
+ARTIFACTS_HEADER = ("| task | grasps kept / tried | partial assemblies | reset states kept (reaching, near-object, "
+                    "stable grasp, near-goal) / proposals | oracle, env's reaching starts | oracle from the dataset: "
+                    "reaching | near-object | stable grasp | near-goal | episode |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|\n")
+
+
+def artifacts_rows(root) -> list[dict]:
+    """What the per-task artifacts table shows, read from DIR/<task>/ (tasks without a folder are
+    left out; a task whose folder lacks a stage's file is refused, naming it)."""
+    import json
+
+    from .tasks import get_task, task_names
+
+    root = Path(root)
+    rows = []
+    for name in task_names():
+        d = root / name
+        if not d.is_dir():
+            continue
+        paths = {k: d / f for k, f in (("grasps", "grasps.npz"), ("assemblies", "partial_assemblies.npz"),
+                                        ("resets", "easy.npz"), ("eval", "eval/by_reset_type.json"))}
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if missing:
+            raise ValueError(f"{name}: missing {missing[0]} (scripts/experiments/task_artifacts.sh {name} {root})")
+        grasps, assemblies, resets = (_meta(paths[k], k) for k in ("grasps", "assemblies", "resets"))
+        evaluation = json.loads(paths["eval"].read_text())
+        if len(evaluation["results"]) != 1:
+            raise ValueError(f"{name}: {paths['eval']} holds {len(evaluation['results'])} policies' results, "
+                             "expected one (the task's oracle)")
+        (result,) = evaluation["results"].values()
+        rows.append({"task": name, "grasps": grasps["count"], "grasp_candidates": grasps["candidates"],
+                     "partial_assemblies": assemblies["count"],
+                     "kept": {t: resets["counts"].get(t, 0) for t in RESET_TYPES},
+                     "proposals": {t: resets["attempts"].get(t, 0) for t in RESET_TYPES},
+                     "code_revision": resets.get("code_revision"),
+                     "oracle": {k: result.get(k) for k in (SAMPLER_ROW, *RESET_TYPES)},
+                     "episode_length_s": evaluation.get("episode_length_s") or get_task(name).episode_length_s})
+    return rows
+
+
+def artifacts_table(rows_or_root) -> str:
+    """The per-task artifacts table (markdown) from artifacts_rows' output or from DIR itself."""
+    rows = rows_or_root if isinstance(rows_or_root, list) else artifacts_rows(rows_or_root)
+    lines = [ARTIFACTS_HEADER.rstrip("\n")]
+    for r in rows:
+        kept = ", ".join(str(r["kept"][t]) for t in RESET_TYPES)
+        tried = ", ".join(str(r["proposals"][t]) for t in RESET_TYPES)
+        lines.append(f"| {r['task']} | {r['grasps']} / {r['grasp_candidates']} | {r['partial_assemblies']} | "
+                     f"{kept} / {tried} | {_cell(r['oracle'].get(SAMPLER_ROW))} | "
+                     + " | ".join(_cell(r["oracle"].get(t)) for t in RESET_TYPES)
+                     + f" | {r['episode_length_s']:g} s |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="list_tasks", description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the README's per-task table")
+    parser.add_argument("--artifacts", metavar="DIR", default=None,
+                        help="print the per-task table of task_artifacts.sh's outputs under DIR")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="with --artifacts: also write the table's rows here (docs/results/task_artifacts.json)")
+    parser.add_argument("--from-json", metavar="PATH", default=None,
+                        help="print the per-task artifacts table from rows written by --json")
     args = parser.parse_args(argv)
     if args.markdown:
         sys.stdout.write(markdown_table())
+        return 0
+    if args.artifacts is not None or args.from_json is not None:
+        import json
+
+        try:
+            if args.from_json is not None:
+                rows = json.loads(Path(args.from_json).read_text())["rows"]
+            else:
+                rows = artifacts_rows(args.artifacts)
+            table = artifacts_table(rows)
+            if args.json:
+                from .resets.artifacts import code_revision
+
+                out = Path(args.json)
+                tmp = out.with_name(out.name + ".tmp")
+                tmp.write_text(json.dumps({"made_by": "python -m omnireset_sim.list_tasks --artifacts "
+                                           f"{args.artifacts} --json {args.json}", "code_revision": code_revision(),
+                                           "rows": rows}, indent=1) + "\n")
+                tmp.replace(out)
+        except (ValueError, OSError, KeyError, TypeError) as exc:
+            print(f"list_tasks: error: {exc}", file=sys.stderr)
+            return 2
+        sys.stdout.write(table)
         return 0
     from .tasks import get_task, task_names
 

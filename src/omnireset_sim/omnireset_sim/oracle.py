@@ -219,18 +219,18 @@ def main(argv=None) -> int:
     parser.add_argument("--robot", default="ur7e")
     parser.add_argument("--out", required=True, help="directory to write (atomically)")
     parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--threaded", action="store_true",
-                        help="leg_twisting only: the threaded-leg prototype (tasks/leg_twisting/threaded.py) "
-                             "instead of the registered pin leg, for four_leg_table --leg threaded")
+    parser.add_argument("--pin", action="store_true",
+                        help="leg_twisting only: the plain-pin leg (tasks/leg_twisting/pin.py) instead of the "
+                             "registered threaded leg, for four_leg_table --leg pin")
     args = parser.parse_args(argv)
     try:
-        if args.threaded:
+        if args.pin:
             if args.task != "leg_twisting":
-                raise ValueError(f"--threaded is for leg_twisting, not {args.task!r}")
+                raise ValueError(f"--pin is for leg_twisting, not {args.task!r}")
             from .tasks import registered
-            from .tasks.leg_twisting.threaded import THREADED_SPEC
+            from .tasks.leg_twisting import PIN_SPEC
 
-            with registered(THREADED_SPEC):  # what build_oracle reads
+            with registered(PIN_SPEC):  # what build_oracle reads
                 path = export_oracle(args.task, args.out, args.variant, args.robot, args.overwrite)
         else:
             path = export_oracle(args.task, args.out, args.variant, args.robot, args.overwrite)

@@ -36,6 +36,11 @@ GRIPPER_JOINT_NAME = "robotiq_85_left_knuckle_joint"
 GRIPPER_KNUCKLE_CLOSED = 0.8
 
 
+# s: how long the task's success condition must hold before an attempt (the sim node) or a leg's turn
+# (the four-leg table) counts as a success; a momentary crossing of the threshold is not a seat.
+SUCCESS_HOLD_S = 0.5
+
+
 @dataclass
 class SimCoreConfig:
     task: str = "peg_insertion"
@@ -43,8 +48,9 @@ class SimCoreConfig:
     robot: str = "ur7e"
     gains: OscGains = TRAIN_GAINS
     command_timeout: float = 0.5
-    attempt_timeout: float = 16.0  # s of sim time, the training episode length
-    success_hold: float = 0.5  # s the success condition must hold before the attempt counts
+    # s of sim time; None (or 0): the task's training episode (TaskSpec.episode_length_s)
+    attempt_timeout: float | None = None
+    success_hold: float = SUCCESS_HOLD_S  # s the success condition must hold before the attempt counts
     seed: int = 0
     scene: SceneConfig = field(default_factory=SceneConfig)
 
@@ -60,6 +66,7 @@ class SimCore:
     def __init__(self, cfg: SimCoreConfig, reset_sampler: ResetSampler | None = None):
         self.cfg = cfg
         self.task, self.variant = get_variant(cfg.task, cfg.variant)
+        self.attempt_timeout = float(cfg.attempt_timeout or self.task.episode_length_s)
         from .assets.arm import load_arm_kinematics
 
         scene = cfg.scene
@@ -129,7 +136,7 @@ class SimCore:
                 return self._finish(True)
         else:
             self.success_since = None
-        if self.time - self.attempt_start >= self.cfg.attempt_timeout:
+        if self.time - self.attempt_start >= self.attempt_timeout:
             return self._finish(False)
         return None
 

@@ -44,7 +44,7 @@ from omnireset_policy.node_common import (STARTUP_ERROR_EXIT, StartupError, chec
 
 from .assets.arm import ArmConfig
 from .assets.scene import SceneConfig
-from .sim_core import SimCore, SimCoreConfig
+from .sim_core import SUCCESS_HOLD_S, SimCore, SimCoreConfig
 
 _KNOWN = {
     "task": ("peg_insertion", "Task name (python -m omnireset_sim.list_tasks)."),
@@ -72,8 +72,9 @@ _KNOWN = {
     "osc_kp": ([200.0, 200.0, 200.0, 3.0, 3.0, 3.0], "OSC stiffness per axis (training gains by default)."),
     "osc_zeta": ([3.0, 3.0, 3.0, 1.0, 1.0, 1.0], "OSC damping ratio per axis."),
     "command_timeout": (0.5, "s without a command before the arm holds its pose."),
-    "attempt_timeout": (16.0, "s of sim time before an attempt counts as failed and the scene resets."),
-    "success_hold": (0.5, "s the success condition must hold before the attempt counts as a success."),
+    "attempt_timeout": (0.0, "s of sim time before an attempt counts as failed and the scene resets "
+                             "(0: the task's training episode, 16 s; the threaded leg's 40 s)."),
+    "success_hold": (SUCCESS_HOLD_S, "s the success condition must hold before the attempt counts as a success."),
 }
 
 
@@ -141,9 +142,12 @@ class SimNode(Node):
             if len(v) != 6 or not all(math.isfinite(x) and x > 0 for x in v):
                 raise StartupError(f"{name} needs 6 finite positive values, got {v}")
         for name in ("joint_state_rate_hz", "object_pose_rate_hz", "camera_rate_hz", "controller_state_rate_hz",
-                     "command_timeout", "attempt_timeout"):
+                     "command_timeout"):
             if not (isinstance(values[name], (int, float)) and values[name] > 0):
                 raise StartupError(f"{name} must be > 0, got {values[name]!r}")
+        timeout = values["attempt_timeout"]
+        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout >= 0):
+            raise StartupError(f"attempt_timeout must be >= 0 (0: the task's episode), got {timeout!r}")
         if self.get_parameter("use_sim_time").value:
             raise StartupError("the sim node publishes /clock itself; do not set use_sim_time on it")
         return values

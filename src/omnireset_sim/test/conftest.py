@@ -13,6 +13,17 @@ for path in (ROOT, ROOT.parent / "omnireset_control", ROOT.parent / "omnireset_p
         sys.path.insert(0, str(path))
 
 
+@pytest.fixture
+def engine_defaults():
+    """Restore the process-wide engine default (vec_env.ENGINE_DEFAULTS) that a CLI run may set."""
+    from omnireset_sim.envs import vec_env
+
+    saved = dict(vec_env.ENGINE_DEFAULTS)
+    yield vec_env.ENGINE_DEFAULTS
+    vec_env.ENGINE_DEFAULTS.clear()
+    vec_env.ENGINE_DEFAULTS.update(saved)
+
+
 @pytest.fixture(scope="session")
 def tiny_reset_dataset(tmp_path_factory):
     """A few validated peg states per reset type, generated here (real datasets live in data/,

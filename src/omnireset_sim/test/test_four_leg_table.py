@@ -13,10 +13,10 @@ from omnireset_sim.assets.four_leg_scene import HOLE_OFFSETS, NUM_LEGS, TOP_HALF
 from omnireset_sim.envs import make_env
 from omnireset_sim.envs.engine import ResetState
 from omnireset_sim.four_leg_table import (DEFAULT_POLICY, LEG_SLOTS, LEG_XY_JITTER, LEG_YAW, LEG_YAW_JITTER, TOP_XY,
-                                          TOP_XY_JITTER, FourLegReset, begin_leg, legs_seated, load_leg_policy, main,
-                                          make_four_leg_env, run_tables)
+                                          TURN_HOLD_STEPS, TOP_XY_JITTER, FourLegReset, begin_leg, legs_seated,
+                                          load_leg_policy, main, make_four_leg_env, run_tables)
 from omnireset_sim.tasks import get_task
-from omnireset_sim.tasks.leg_twisting.threaded import THREADED_SPEC
+from omnireset_sim.tasks.leg_twisting import PIN_SPEC, THREADED_SPEC
 from omnireset_policy.observation_layout import FRAME_DIM, HISTORY_LENGTH, term_offset
 
 
@@ -28,7 +28,7 @@ def env():
 
 
 def test_the_scene_has_four_holes_and_four_legs_at_the_documented_places(env):
-    spec = get_task("leg_twisting")
+    spec = PIN_SPEC  # the fixture's legs
     m = env.engine.model
     assert [m.body(leg_body(k)).jntnum[0] for k in range(NUM_LEGS)] == [1] * NUM_LEGS  # free legs
     # Every leg is the single-leg task's leg: the same geoms.
@@ -61,7 +61,7 @@ def test_the_scene_has_four_holes_and_four_legs_at_the_documented_places(env):
         assert all(not ({a, b} & legs) or {a, b} - legs == {table} for a, b in pairs), pairs
 
 
-@pytest.mark.parametrize("spec", [get_task("leg_twisting"), THREADED_SPEC], ids=["pin", "threaded"])
+@pytest.mark.parametrize("spec", [PIN_SPEC, THREADED_SPEC], ids=["pin", "threaded"])
 def test_the_top_has_four_of_the_single_leg_holes(spec):
     (hx, hy), thickness, features = single_hole(spec)
     top = four_hole_top(spec)
@@ -144,7 +144,8 @@ def test_a_seated_leg_succeeds_by_the_specs_rule_and_one_5_mm_up_does_not(env):
     assert errors.position[0] < 1e-9 and abs(float(errors.position[1]) - 0.005) < 1e-9
 
 
-def test_the_sequencer_moves_to_the_next_leg_after_success(env):
+@pytest.mark.parametrize("hold_steps", [1, TURN_HOLD_STEPS])
+def test_the_sequencer_moves_to_the_next_leg_after_success(hold_steps, env):
     """Leg 1 starts seated: its turn ends at the first step; legs 2-4 (held still) run to the limit."""
     base_sampler = env.reset_sampler
 
@@ -163,6 +164,7 @@ def test_the_sequencer_moves_to_the_next_leg_after_success(env):
             return FourLegReset(**{k: getattr(r, k) for k in r.__dataclass_fields__})
 
     calls = []
+    steps = hold_steps + 2
 
     def still(k):
         def policy(obs):
@@ -175,18 +177,21 @@ def test_the_sequencer_moves_to_the_next_leg_after_success(env):
 
     env.reset_sampler = SeatedFirstLeg()
     try:
-        out = run_tables(env, [still(k) for k in range(NUM_LEGS)], leg_steps=3, handover_steps=0)
+        out = run_tables(env, [still(k) for k in range(NUM_LEGS)], leg_steps=steps, handover_steps=0,
+                         hold_steps=hold_steps)
     finally:
         env.reset_sampler = base_sampler
+    # The seated leg's turn ends once its success has held hold_steps steps (the sim node's 0.5 s).
     assert out.turn_success.tolist() == [[True, False, False, False]] * 2
-    assert out.turn_steps.tolist() == [[1, 3, 3, 3]] * 2
+    assert out.turn_steps.tolist() == [[hold_steps, steps, steps, steps]] * 2
     assert out.seated_end.tolist() == [[True, False, False, False]] * 2
     assert not out.aborted.any() and out.table_success.tolist() == [False, False]
     assert (out.best_error[:, 0] < 1e-3).all() and (out.best_error[:, 1:] > 0.25).all()  # m
-    assert [c[0] for c in calls] == [0] + [1] * 3 + [2] * 3 + [3] * 3
+    assert [c[0] for c in calls] == [0] * hold_steps + [1] * steps + [2] * steps + [3] * steps
     # Each leg's first call saw that leg far from its own hole (lying in its slot), leg 1 seated.
     assert float(calls[0][2].norm(dim=1).max()) < 0.1
-    assert all(float(c[2].norm(dim=1).min()) > 0.25 for c in (calls[1], calls[4], calls[7]))
+    firsts = [hold_steps + j * steps for j in range(NUM_LEGS - 1)]
+    assert all(float(calls[i][2].norm(dim=1).min()) > 0.25 for i in firsts)
     assert env.engine.active_leg.tolist() == [3, 3]
 
 
@@ -201,8 +206,13 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_shipped_oracle_seats_a_pin_leg_on_the_table():
-    actor, _ = load_leg_policy(DEFAULT_POLICY, 10.0)
+def test_the_pin_oracle_seats_a_pin_leg_on_the_table(tmp_path):
+    """The pin leg's oracle (`oracle --task leg_twisting --pin`; the shipped oracle is the threaded leg's)."""
+    from omnireset_sim.oracle import main as oracle_main
+
+    assert get_task("leg_twisting") is THREADED_SPEC
+    assert oracle_main(["--task", "leg_twisting", "--pin", "--out", str(tmp_path / "pin")]) == 0
+    actor, _ = load_leg_policy(tmp_path / "pin", 10.0)
     e = make_four_leg_env("pin", num_envs=1, seed=2, nthread=0)
     try:
         out = run_tables(e, [actor] * NUM_LEGS, leg_steps=160)

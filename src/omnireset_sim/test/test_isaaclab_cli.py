@@ -63,12 +63,22 @@ def test_every_task_scene_splits_into_the_four_usd_parts():
             assert body.get("mocap") is None and body.find("freejoint") is not None
 
 
-def test_a_thread_with_its_own_contact_bits_is_refused_not_converted_wrongly():
-    from omnireset_sim.isaaclab.usd_assets import UnsupportedCollisionBits, split_scene
+def test_a_thread_is_carried_and_other_contact_bits_are_still_refused():
+    """A thread's contact bits (its geoms touch only each other) are carried as collision groups
+    (usd_assets; test_isaaclab_thread.py checks the USD and the physics); any other bits are refused
+    with the geom named, not converted into a scene where they collide with everything."""
+    import xml.etree.ElementTree as ET
 
-    threaded = pytest.importorskip("omnireset_sim.tasks.leg_twisting.threaded")
-    spec = getattr(threaded, "THREADED_SPEC", None)
-    if spec is None:
-        pytest.skip("no threaded leg spec in this tree")
-    with pytest.raises(UnsupportedCollisionBits, match="own contact bits"):
-        split_scene(_scene_xml(spec))
+    from omnireset_sim.isaaclab.usd_assets import UnsupportedCollisionBits, split_scene, thread_geom_names
+    from omnireset_sim.tasks.leg_twisting.threaded import THREAD, THREADED_SPEC
+    from omnireset_sim.tasks.thread import THREAD_CONTYPE
+
+    parts = split_scene(_scene_xml(THREADED_SPEC))
+    assert len(thread_geom_names(parts["target"])) == THREAD.starts
+    assert len(thread_geom_names(parts["receptive"])) == len(THREAD.ridge_geoms())
+    assert not thread_geom_names(parts["robot"]) and not thread_geom_names(parts["table"])
+    root = ET.fromstring(_scene_xml(THREADED_SPEC))
+    ridge = next(g for g in root.iter("geom") if g.get("contype") == str(THREAD_CONTYPE))
+    ridge.set("conaffinity", "5")  # touches the thread and the robot: no group expresses that
+    with pytest.raises(UnsupportedCollisionBits, match=rf"geoms \['{ridge.get('name')}'\] use their own contact bits"):
+        split_scene(ET.tostring(root, encoding="unicode"))

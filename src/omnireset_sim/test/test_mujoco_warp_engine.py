@@ -262,17 +262,6 @@ def test_cuda_without_a_gpu_is_refused_with_what_to_do(monkeypatch):
         make_env("peg_insertion", "easy", 1, engine="mujoco", device="cuda:0")
 
 
-@pytest.fixture
-def engine_defaults():
-    """Restore the process-wide engine default a CLI run may set."""
-    from omnireset_sim.envs import vec_env
-
-    saved = dict(vec_env.ENGINE_DEFAULTS)
-    yield vec_env.ENGINE_DEFAULTS
-    vec_env.ENGINE_DEFAULTS.clear()
-    vec_env.ENGINE_DEFAULTS.update(saved)
-
-
 def _one_line_exit_2(capsys, fn, argv):
     with pytest.raises(SystemExit) as exc:
         fn(argv)

@@ -205,3 +205,18 @@ def test_collector_records_the_exported_experts_own_action_std(checkpoints, tmp_
         stds = ep["action_std"][()]
         assert stds.shape == (3, 7) and (stds > 0).all()
         assert np.abs(stds - stds[0]).max() > 0  # gSDE: one std per visited state
+
+
+def test_a_checkpoint_trained_with_an_action_clamp_is_evaluated_with_it():
+    from omnireset_control.constants import TRAIN_ACTION_SCALE, TRAIN_GAINS
+    from omnireset_sim.rl.evaluate import env_for_checkpoint
+
+    meta = {"task": "peg_insertion", "variant": "easy", "action_scale": list(TRAIN_ACTION_SCALE),
+            "osc_gains": {"kp": list(TRAIN_GAINS.kp), "zeta": list(TRAIN_GAINS.zeta)}}
+    clamped = env_for_checkpoint({**meta, "env_cfg": {"action_clip": 10.0}}, 1, 0, nthread=0)
+    released = env_for_checkpoint({**meta, "env_cfg": {"action_clip": None}}, 1, 0, nthread=0)
+    try:
+        assert clamped.cfg.action_clip == 10.0 and released.cfg.action_clip is None
+    finally:
+        clamped.close()
+        released.close()

@@ -207,6 +207,8 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
     assert train.main(["--resets", str(tmp_path / "missing.npz"), "--num-envs", "2"]) == train.EXIT_BAD_INPUT
     assert "does not exist" in capsys.readouterr().err
     assert train.main(["--sysid", "x.yaml"]) == train.EXIT_BAD_INPUT
+    assert train.main(["--action-clip", "0"]) == train.EXIT_BAD_INPUT
+    assert "--action-clip must be a positive number" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         train.main(["--task"])  # argparse: missing value
 
@@ -244,6 +246,11 @@ def test_resume_refuses_a_different_run_naming_the_difference(tmp_path, capsys):
                      "--num-steps-per-env", "4", "--noise", "gaussian", "--resume", str(run), "--nthread", "1"])
     err = capsys.readouterr().err
     assert rc == train.EXIT_BAD_INPUT and "agent.actor.distribution_cfg.class_name" in err
+    # The action clamp (an ablation of the released no-clip) is part of the env: a resume keeps it.
+    rc = train.main(["--task", "peg_insertion", "--variant", "easy", "--num-envs", "4", "--max-iterations", "1",
+                     "--num-steps-per-env", "4", "--action-clip", "10", "--resume", str(run), "--nthread", "1"])
+    err = capsys.readouterr().err
+    assert rc == train.EXIT_BAD_INPUT and "env.action_clip: None -> 10.0" in err
 
 
 def test_an_interrupt_during_learn_waits_for_a_safe_point():

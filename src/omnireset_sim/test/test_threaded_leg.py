@@ -26,7 +26,8 @@ import pytest
 from omnireset_sim.assets.arm import load_arm_kinematics
 from omnireset_sim.assets.mjcf import quat_about, quat_mul
 from omnireset_sim.assets.scene import RECEPTIVE_BODY, TARGET_BODY, TARGET_JOINT, SceneConfig, build_scene_xml
-from omnireset_sim.tasks.leg_twisting import SPEC as PIN_SPEC
+from omnireset_sim.tasks import get_task
+from omnireset_sim.tasks.leg_twisting import PIN_SPEC
 from omnireset_sim.tasks.leg_twisting.threaded import EPISODE_LENGTH_S, THREAD, THREADED_SPEC
 from omnireset_sim.tasks.thread import MIN_THREAD_CLEARANCE, THREAD_CONTYPE, ThreadSpec
 
@@ -95,7 +96,28 @@ def test_thread_numbers_are_what_the_docs_state():
     assert math.isclose(t.radial_clearance, 5e-4, abs_tol=1e-9) and math.isclose(t.axial_clearance, 3e-4, abs_tol=1e-9)
     # Self-locking under the thread's friction (>= 0.9: the leg's randomized friction, the larger wins).
     assert math.tan(math.atan2(t.lead, 2 * math.pi * t.ridge_center_radius)) < 0.6
-    assert PIN_SPEC.thread is None and THREADED_SPEC.thread is THREAD  # the registered task is still the pin
+    # The registered leg task is the threaded leg, with its own 40 s episode; the pin leg stays beside it.
+    assert get_task("leg_twisting") is THREADED_SPEC and THREADED_SPEC.thread is THREAD and PIN_SPEC.thread is None
+    assert THREADED_SPEC.episode_length_s == EPISODE_LENGTH_S == 40.0 and PIN_SPEC.episode_length_s == 16.0
+
+
+def test_every_env_path_runs_the_task_s_own_episode():
+    """make_env, rl.envs.build_env (dataclasses.replace of a default EnvCfg, whose task is the peg) and
+    an explicit horizon: the leg's 40 s unless one is named (a resolved default once rode along)."""
+    from omnireset_sim.envs.vec_env import EnvCfg, make_env
+    from omnireset_sim.rl.checkpoint import env_config_record
+    from omnireset_sim.rl.envs import build_env
+
+    assert EnvCfg(task="leg_twisting").episode_length_s is None
+    for env, seconds in ((make_env("leg_twisting", "easy", 1, nthread=0), 40.0),
+                         (build_env("leg_twisting", "easy", 1, nthread=0), 40.0),
+                         (build_env("peg_insertion", "easy", 1, nthread=0), 16.0),
+                         (make_env("leg_twisting", "easy", 1, nthread=0, episode_length_s=2.0), 2.0)):
+        try:
+            assert env.episode_length_s == seconds and env.max_episode_length == round(seconds * 10)
+            assert env_config_record(env)["episode_length_s"] == seconds  # what checkpoints record
+        finally:
+            env.close()
 
 
 def test_thread_geoms_touch_only_each_other(leg):
@@ -160,7 +182,7 @@ def test_the_threaded_leg_steps_in_the_env_with_the_native_stepper():
 
     from omnireset_sim.envs.vec_env import make_env
 
-    env = _threaded(make_env, "leg_twisting", "hard", 2, nthread=0)
+    env = make_env("leg_twisting", "hard", 2, nthread=0)
     assert env.engine.model.ngeom == FreeLeg().m.ngeom
     gen = torch.Generator().manual_seed(0)
     for _ in range(3):
@@ -219,18 +241,10 @@ class LegInHandResets:
                           gripper_opening=torch.full((n,), PIN_SPEC.target.geoms[0].size[0], dtype=f64))
 
 
-def _threaded(fn, *args, **kw):
-    """Run fn with the threaded leg in the task registry (what make_env and build_oracle read)."""
-    from omnireset_sim.tasks import registered
-
-    with registered(THREADED_SPEC):
-        return fn(*args, **kw)
-
-
 def _leg_in_hand_env(yaws, seconds=EPISODE_LENGTH_S):
     from omnireset_sim.envs.vec_env import make_env
 
-    env = _threaded(make_env, "leg_twisting", "easy", len(yaws), nthread=0, seed=0, episode_length_s=seconds)
+    env = make_env("leg_twisting", "easy", len(yaws), nthread=0, seed=0, episode_length_s=seconds)
     env.reset_sampler = LegInHandResets(env.kin, yaws)
     env.reset()
     return env
@@ -296,7 +310,7 @@ def _threaded_oracle(**change):
 
     from omnireset_sim.oracle import build_oracle
 
-    module = _threaded(build_oracle, "leg_twisting")
+    module = build_oracle("leg_twisting")
     for name, value in change.items():
         setattr(module, name, value)  # TorchScript keeps the attribute as set here
     return torch.jit.script(module)
@@ -404,7 +418,7 @@ def test_the_oracle_seats_the_threaded_leg_from_reaching_starts():
 
     from omnireset_sim.envs.vec_env import make_env
 
-    env = _threaded(make_env, "leg_twisting", "easy", 8, nthread=1, seed=3, episode_length_s=EPISODE_LENGTH_S)
+    env = make_env("leg_twisting", "easy", 8, nthread=1, seed=3, episode_length_s=EPISODE_LENGTH_S)
     extras, dones, _, _, _, _ = _roll(env, _threaded_oracle(), env.max_episode_length)
     assert bool(dones.all()) and not bool(extras["abnormal"].any())
     assert int(extras["success"].sum()) >= 6, extras["success"]
@@ -419,15 +433,18 @@ def test_the_threaded_oracle_exports_and_loads_as_a_policy(tmp_path):
     from omnireset_policy.exported_policy import load_exported_policy
     from omnireset_sim.oracle import build_oracle, export_oracle, oracle_task_cfg, screw_grasps
 
-    fresh = _threaded(build_oracle, "leg_twisting")
+    fresh = build_oracle("leg_twisting")
     assert fresh.regrasp and fresh.screw_grasp_pos.shape == (4, 3)
     # The axis grasps point into the hole with the leg seated (object z is down there).
     torch.testing.assert_close(fresh.screw_grasp_rot[:, :, 2], torch.tensor([[0.0, 0.0, 1.0]] * 4))
-    assert not build_oracle("leg_twisting").regrasp  # the registered pin leg has no screw phase
+    from omnireset_sim.tasks import registered
+
+    with registered(PIN_SPEC):
+        assert not build_oracle("leg_twisting").regrasp  # the pin leg has no screw phase
     with pytest.raises(ValueError, match="no screw grasp"):
         screw_grasps("peg_insertion")
     assert oracle_task_cfg("leg_twisting").screw_grasp_tcp_pos is not None
-    path = _threaded(export_oracle, "leg_twisting", tmp_path / "oracle")
+    path = export_oracle("leg_twisting", tmp_path / "oracle")
     policy = load_exported_policy(path)
     obs = torch.randn(16, layout.POLICY_OBS_DIM)
     obs[:, layout.FRAME_DIM * (layout.HISTORY_LENGTH - 1):][:, :3] *= 0.1
@@ -435,8 +452,9 @@ def test_the_threaded_oracle_exports_and_loads_as_a_policy(tmp_path):
         torch.testing.assert_close(policy.modules["policy"](obs), fresh(obs), atol=1e-5, rtol=1e-5)
 
 
-def test_the_oracle_cli_exports_the_threaded_leg_and_restores_the_registry(tmp_path, capsys):
-    """`python -m omnireset_sim.oracle --task leg_twisting --threaded` (four_leg_table --leg threaded)."""
+def test_the_oracle_cli_exports_the_pin_leg_and_restores_the_registry(tmp_path, capsys):
+    """`python -m omnireset_sim.oracle --task leg_twisting --pin` (four_leg_table --leg pin); the default
+    export is the registered threaded leg's (the shipped oracle_leg_twisting)."""
     import torch
 
     from omnireset_policy import observation_layout as layout
@@ -444,14 +462,20 @@ def test_the_oracle_cli_exports_the_threaded_leg_and_restores_the_registry(tmp_p
     from omnireset_sim import tasks
     from omnireset_sim.oracle import build_oracle, main
 
-    assert main(["--task", "leg_twisting", "--threaded", "--out", str(tmp_path / "thr")]) == 0
-    assert tasks.get_task("leg_twisting") is PIN_SPEC  # the registered task is the pin again
-    policy = load_exported_policy(tmp_path / "thr")
+    assert main(["--task", "leg_twisting", "--pin", "--out", str(tmp_path / "pin")]) == 0
+    assert tasks.get_task("leg_twisting") is THREADED_SPEC  # the registered task is the threaded leg again
+    with tasks.registered(PIN_SPEC):
+        pin_oracle = build_oracle("leg_twisting")
     obs = torch.randn(8, layout.POLICY_OBS_DIM)
     with torch.inference_mode():
-        torch.testing.assert_close(policy.modules["policy"](obs), _threaded(build_oracle, "leg_twisting")(obs),
+        torch.testing.assert_close(load_exported_policy(tmp_path / "pin").modules["policy"](obs), pin_oracle(obs),
                                    atol=1e-5, rtol=1e-5)
+    assert main(["--task", "leg_twisting", "--out", str(tmp_path / "thr")]) == 0
+    with torch.inference_mode():
+        torch.testing.assert_close(load_exported_policy(tmp_path / "thr").modules["policy"](obs),
+                                   build_oracle("leg_twisting")(obs), atol=1e-5, rtol=1e-5)
+    assert not pin_oracle.regrasp and build_oracle("leg_twisting").regrasp
     capsys.readouterr()
-    assert main(["--task", "peg_insertion", "--threaded", "--out", str(tmp_path / "peg")]) == 2
+    assert main(["--task", "peg_insertion", "--pin", "--out", str(tmp_path / "peg")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "oracle: error: --threaded is for leg_twisting, not 'peg_insertion'"
+    assert err == "oracle: error: --pin is for leg_twisting, not 'peg_insertion'"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .collector import DEFAULT_CAMERAS, DEFAULT_EXPERT_STD, CollectConfig, collect
+from .collector import DEFAULT_CAMERAS, DEFAULT_EXPERT_STD, RENDERERS, CollectConfig, collect
 from .visual import VisualRandomizationCfg
 
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-envs", type=int, default=4)
     p.add_argument("--episodes", type=int, default=8, help="episodes to store")
     p.add_argument("--max-attempts", type=int, default=0, help="episodes to run at most (0: 10 x --episodes)")
-    p.add_argument("--episode-seconds", type=float, default=16.0)
+    p.add_argument("--episode-seconds", type=float, default=None, help="default: the task's episode (16 s; threaded leg 40 s)")
     p.add_argument("--cameras", default=",".join(DEFAULT_CAMERAS), help="comma-separated camera names")
     p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("HEIGHT", "WIDTH"),
                    help="default: image_size of omnireset_sim config/cameras.yaml")
@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "action instead of the student's at a step")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nthread", type=int, default=2)
+    p.add_argument("--renderer", choices=RENDERERS, default="opengl",
+                   help="opengl: MuJoCo's OpenGL renderer, one world at a time (default); warp: MuJoCo Warp's "
+                        "batch renderer, all worlds in one call on the engine's device (needs --engine mujoco_warp)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     from ..envs.engine_cli import add_engine_args
 
@@ -51,6 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     from ..envs.engine_cli import apply_engine_args
 
     apply_engine_args(args, "collect")  # exit 2 + one line where the engine cannot run here
+    if args.renderer == "warp":
+        if args.engine != "mujoco_warp":
+            print(f"collect: error: --renderer warp draws the worlds of MuJoCo Warp: it needs --engine mujoco_warp "
+                  f"(got --engine {args.engine})", file=sys.stderr)
+            return 2
+        from .warp_render import WarpRendererUnavailable, require_warp_renderer
+
+        try:
+            require_warp_renderer()
+        except WarpRendererUnavailable as exc:
+            print(f"collect: error: {exc}", file=sys.stderr)
+            return 2
     try:
         cfg = CollectConfig(
             task=args.task, variant=args.variant, expert=args.expert, out_dir=args.out, num_envs=args.num_envs,
@@ -62,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             reset_types=tuple(t.strip() for t in args.reset_types.split(",") if t.strip()) if args.reset_types else None,
             expert_std=tuple(args.expert_std), episodes_per_shard=args.episodes_per_shard,
             visual=VisualRandomizationCfg(enabled=not args.no_visual_randomization), seed=args.seed,
-            nthread=args.nthread, student=args.dagger_student, dagger_beta=args.dagger_beta)
+            nthread=args.nthread, student=args.dagger_student, dagger_beta=args.dagger_beta, renderer=args.renderer)
     except ValueError as exc:
         print(f"collect: error: {exc}", file=sys.stderr)
         return 2

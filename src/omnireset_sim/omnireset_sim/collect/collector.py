@@ -1,6 +1,7 @@
 """Roll out an exported state expert in batched worlds and record RGB demonstrations.
 
-Per policy step, for every world: render the cameras (randomized appearance, visual.py), read
+Per policy step, for every world: render the cameras (randomized appearance, visual.py; with
+``renderer="warp"`` all worlds in one call by MuJoCo Warp's batch renderer, warp_render.py), read
 the proprioception from the env's newest observation frame, ask the expert for its action mean
 on the batched observation history, record everything, step the env. A world's episode ends when
 the env ends it (time-out or abnormal state; the env auto-resets it), and is kept when it
@@ -39,6 +40,10 @@ from .shards import Episode, ShardWriter
 from .visual import RandomizedRenderer, VisualRandomizationCfg
 
 DEFAULT_CAMERAS = ("front", "side", "wrist")
+# "opengl": visual.RandomizedRenderer (MuJoCo's OpenGL, one world at a time, any engine);
+# "warp": warp_render.WarpBatchRenderer (MuJoCo Warp's ray tracer, all worlds in one call, the
+# mujoco_warp engine only). Same shard layout either way.
+RENDERERS = ("opengl", "warp")
 DEFAULT_EXPERT_STD = 0.1  # policy units, every action dimension (see module docstring)
 
 
@@ -62,7 +67,7 @@ class CollectConfig:
     num_envs: int = 4
     num_episodes: int = 8  # episodes to store (kept ones)
     max_attempts: int = 0  # episodes to run at most (0: 10 x num_episodes)
-    episode_seconds: float = 16.0
+    episode_seconds: float | None = None  # None: the task's episode (TaskSpec.episode_length_s)
     cameras: tuple[str, ...] = DEFAULT_CAMERAS
     width: int | None = None  # None: config/cameras.yaml's image_size (the deployed cameras')
     height: int | None = None
@@ -82,6 +87,7 @@ class CollectConfig:
     object_bound_m: float = 3.0
     seed: int = 0
     nthread: int = 2
+    renderer: str = "opengl"  # one of RENDERERS
 
     def __post_init__(self) -> None:
         if self.width is None or self.height is None:
@@ -90,6 +96,8 @@ class CollectConfig:
             deployed = load_cameras()
             self.width = self.width or deployed.width
             self.height = self.height or deployed.height
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"renderer must be one of {', '.join(RENDERERS)}, got {self.renderer!r}")
         if self.success not in ("final", "any"):
             raise ValueError(f"success must be 'final' or 'any', got {self.success!r}")
         if self.num_envs < 1 or self.num_episodes < 1:
@@ -104,7 +112,8 @@ class CollectConfig:
             raise ValueError(f"object_bound_m must be finite and > 0, got {self.object_bound_m}")
         if not 0.0 <= self.dagger_beta <= 1.0:
             raise ValueError(f"dagger_beta must be in [0, 1], got {self.dagger_beta}")
-        if not (self.episode_seconds > 0 and math.isfinite(self.episode_seconds)):
+        ep = self.episode_seconds
+        if ep is not None and not (ep > 0 and math.isfinite(ep)):
             raise ValueError(f"episode_seconds must be > 0, got {self.episode_seconds}")
 
 
@@ -143,6 +152,15 @@ def _pose9(pos: torch.Tensor, quat: torch.Tensor) -> torch.Tensor:
     return layout.pose_to_features(pos, quat_to_matrix(q))
 
 
+def make_renderer(cfg: CollectConfig, engine):
+    """The renderer `cfg.renderer` names for `engine` (ValueError where it cannot draw that engine)."""
+    if cfg.renderer == "warp":
+        from .warp_render import WarpBatchRenderer
+
+        return WarpBatchRenderer(engine, cfg.cameras, cfg.width, cfg.height, cfg.visual, seed=cfg.seed)
+    return RandomizedRenderer(engine, cfg.cameras, cfg.width, cfg.height, cfg.visual, seed=cfg.seed)
+
+
 def collect(cfg: CollectConfig, progress=None) -> CollectStats:
     """Run the expert until ``num_episodes`` are stored (or ``max_attempts`` ran); write shards."""
     from ..envs.vec_env import make_env
@@ -161,7 +179,11 @@ def collect(cfg: CollectConfig, progress=None) -> CollectStats:
     env = make_env(cfg.task, cfg.variant, cfg.num_envs, reset_sampler=sampler, episode_length_s=cfg.episode_seconds,
                    seed=cfg.seed, nthread=cfg.nthread)
     names = env.reset_sampler.reset_type_names
-    renderer = RandomizedRenderer(env.engine, cfg.cameras, cfg.width, cfg.height, cfg.visual, seed=cfg.seed)
+    try:
+        renderer = make_renderer(cfg, env.engine)
+    except BaseException:
+        env.close()
+        raise
     attrs = {
         "cameras": list(cfg.cameras), "image_size": [cfg.height, cfg.width],
         "camera_fovy_deg": renderer.nominal_fovy_deg(),
@@ -173,9 +195,10 @@ def collect(cfg: CollectConfig, progress=None) -> CollectStats:
         "reset_sampler": type(env.reset_sampler).__name__,
         "reset_dataset": str(Path(cfg.reset_dataset).resolve()) if cfg.reset_dataset else "",
         "reset_types_requested": list(cfg.reset_types or []),
-        "reset_type_names": list(names), "episode_seconds": cfg.episode_seconds,
+        "reset_type_names": list(names), "episode_seconds": env.episode_length_s,
         "success_criterion": cfg.success, "kept": "all" if cfg.keep_all else "successful",
         "visual_randomization": cfg.visual.as_dict(),
+        "renderer": {"name": cfg.renderer, **getattr(renderer, "settings", {})},
         "provenance": {"git_revision": git_revision(), "created_utc":
                        _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "seed": cfg.seed,
                        "made_by": "omnireset_sim.collect"},
@@ -228,8 +251,10 @@ def collect(cfg: CollectConfig, progress=None) -> CollectStats:
             t0 = time.perf_counter()
             executed = mean.clone()
             joint_pos = s.joint_pos.clone()
+            frames_all, contacts = renderer.render_all()  # every world's cameras (warp: one batched call)
             for i, buf in enumerate(buffers):
-                images, contact = renderer.render_world(i)
+                images = {c: frames_all[c][i] for c in cfg.cameras}
+                contact = bool(contacts[i])
                 if runners is not None:
                     frames = {c: (stats.steps, img) for c, img in images.items()}
                     step = runners[i].step(joint_pos[i].numpy(), frames)

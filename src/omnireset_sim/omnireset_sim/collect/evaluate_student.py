@@ -37,7 +37,7 @@ class EvalReport:
 
 
 def evaluate_policy(policy_dir, task: str = "peg_insertion", variant: str = "easy", episodes: int = 10,
-                    num_envs: int = 2, episode_seconds: float = 16.0, seed: int = 0,
+                    num_envs: int = 2, episode_seconds: float | None = None, seed: int = 0,
                     reset_dataset: str | None = None, reset_type: str | None = None) -> EvalReport:
     from omnireset_control.kinematics import BatchedKinematics
     from omnireset_sim.collect.visual import RandomizedRenderer, VisualRandomizationCfg
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", default="easy")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--num-envs", type=int, default=2)
-    p.add_argument("--episode-seconds", type=float, default=16.0)
+    p.add_argument("--episode-seconds", type=float, default=None, help="default: the task's episode")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reset-dataset", default=None, help="start episodes from this reset dataset (default: reaching)")
     p.add_argument("--reset-type", default=None, help="with --reset-dataset: only this reset type")

@@ -7,6 +7,9 @@ appearance (light intensity and position, table / object / robot colours or text
 +-5 cm / +-2 deg and field-of-view jitter around the calibrated cameras) into that model, loads the world's state from the engine's public ``raw_state()`` /
 ``state()``, runs ``mj_forward`` and renders. Visual fields never reach the physics, so the
 engine is not touched. The same forward pass gives the binary gripper/target contact flag.
+
+``AppearanceSampler`` is the part without OpenGL (render model, texture bank, per-world draws):
+warp_render.WarpBatchRenderer draws the same appearances with MuJoCo Warp's batch renderer.
 """
 
 from __future__ import annotations
@@ -97,15 +100,20 @@ def render_model_with_texture_bank(xml: str, num_textures: int, seed: int) -> tu
     return model, np.array([model.material(n).id for n in names], dtype=np.int64)
 
 
-class RandomizedRenderer:
-    """Renders world i of a MujocoEngine from named cameras with per-world sampled appearance."""
+class AppearanceSampler:
+    """The render model (the engine's scene + the texture bank) and each world's sampled appearance:
+    what every renderer of the collector draws (RandomizedRenderer below: MuJoCo's OpenGL, one world
+    at a time; warp_render.WarpBatchRenderer: MuJoCo Warp's ray tracer, all worlds at once). One
+    sampler, so the same seed gives the same appearances whichever renderer draws them."""
 
     def __init__(self, engine, cameras, width: int, height: int, cfg: VisualRandomizationCfg | None = None,
-                 seed: int = 0):
+                 seed: int = 0, model_edit=None):
         self.engine = engine
         self.cfg = cfg or VisualRandomizationCfg()
         bank = int(self.cfg.num_textures) if self.cfg.enabled else 0
         self.model, self.texture_materials = render_model_with_texture_bank(engine.xml, bank, seed)
+        if model_edit is not None:  # visual-only edits of the render model (compare_renderers' ablations)
+            model_edit(self.model)
         m = self.model
         base = engine.model
         if (m.nq, m.nv, m.nbody, m.ngeom, m.ncam, m.nlight) != (base.nq, base.nv, base.nbody, base.ngeom, base.ncam,
@@ -123,8 +131,6 @@ class RandomizedRenderer:
         self.cameras = tuple(cameras)
         self.width, self.height = int(width), int(height)
         self.rng = np.random.default_rng(seed)
-        self.data = mujoco.MjData(m)
-        self.renderer = mujoco.Renderer(m, height=self.height, width=self.width)
         self.nominal = self._read(m)
 
         def geoms_of(body_names):
@@ -185,6 +191,17 @@ class RandomizedRenderer:
             n.light_pos + r.uniform(-c.light_pos_m, c.light_pos_m, n.light_pos.shape), geom_rgba, mat_rgba,
             geom_matid)
 
+
+class RandomizedRenderer(AppearanceSampler):
+    """Renders world i of an engine (MujocoEngine or MujocoWarpEngine: its host state) from named
+    cameras with per-world sampled appearance, through MuJoCo's OpenGL renderer."""
+
+    def __init__(self, engine, cameras, width: int, height: int, cfg: VisualRandomizationCfg | None = None,
+                 seed: int = 0, model_edit=None):
+        super().__init__(engine, cameras, width, height, cfg, seed, model_edit)
+        self.data = mujoco.MjData(self.model)
+        self.renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+
     def _apply(self, a: WorldAppearance) -> None:
         m = self.model
         m.cam_pos[:] = a.cam_pos
@@ -224,6 +241,18 @@ class RandomizedRenderer:
             self.renderer.update_scene(self.data, camera=cam)
             images[cam] = self.renderer.render().copy()
         return images, self.contact()
+
+    def render_all(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """({camera: uint8 [N, H, W, 3]}, bool [N] gripper/target contact) of every world, one
+        world after the other (the interface of warp_render.WarpBatchRenderer.render_all)."""
+        n = self.engine.num_envs
+        images = {c: np.empty((n, self.height, self.width, 3), np.uint8) for c in self.cameras}
+        contact = np.zeros(n, dtype=bool)
+        for i in range(n):
+            world, contact[i] = self.render_world(i)
+            for c in self.cameras:
+                images[c][i] = world[c]
+        return images, contact
 
     def close(self) -> None:
         self.renderer.close()

@@ -90,7 +90,8 @@ class EnvCfg:
     task: str = "peg_insertion"
     variant: str = "hard"
     num_envs: int = 64
-    episode_length_s: float = 16.0
+    # s; None: the task's (TaskSpec.episode_length_s: 16 s as released, 40 s for the threaded leg).
+    episode_length_s: float | None = None
     decimation: int = DECIMATION
     action_scale: tuple[float, ...] = TRAIN_ACTION_SCALE
     osc_gains: OscGains = TRAIN_GAINS
@@ -114,7 +115,9 @@ class EnvCfg:
             raise ValueError(f"num_envs must be positive, got {self.num_envs}")
         if len(self.action_scale) != 6 or not all(math.isfinite(s) and s > 0 for s in self.action_scale):
             raise ValueError(f"action_scale needs 6 finite positive values, got {self.action_scale}")
-        if self.decimation < 1 or not (self.episode_length_s > 0):
+        # episode_length_s stays None here (the env resolves it from the task): a value filled in now
+        # would ride along through dataclasses.replace(EnvCfg(), task=...) onto another task.
+        if self.decimation < 1 or not (self.episode_length_s is None or self.episode_length_s > 0):
             raise ValueError("decimation must be >= 1 and episode_length_s > 0")
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; valid: {sorted(ENGINES)}")
@@ -171,7 +174,9 @@ class OmniResetEnv:
         self._kinematics_array = self.kinematics_params.as_array()
         self.physics_dt = self.engine.physics_dt
         self.step_dt = self.physics_dt * cfg.decimation
-        self.max_episode_length = int(math.ceil(cfg.episode_length_s / self.step_dt - 1e-9))
+        # s: the cfg's horizon, or the task's episode (TaskSpec.episode_length_s) when it names none
+        self.episode_length_s = float(cfg.episode_length_s or self.task.episode_length_s)
+        self.max_episode_length = int(math.ceil(self.episode_length_s / self.step_dt - 1e-9))
         self.generator = torch.Generator().manual_seed(cfg.seed)
         sampler = reset_sampler or ReachingResetSampler(self.task, self.variant, self.kinematics_params)
         if callable(getattr(sampler, "to", None)):
@@ -431,7 +436,7 @@ class OmniResetEnv:
             return log
         ids = torch.nonzero(dones).flatten()
         for name, value in self.episode_sums.items():
-            log[f"Episode_Reward/{name}"] = float(value[ids].mean()) / self.cfg.episode_length_s
+            log[f"Episode_Reward/{name}"] = float(value[ids].mean()) / self.episode_length_s
         log["Episode_Termination/time_out"] = float((time_out & ~abnormal).sum())
         log["Episode_Termination/abnormal"] = float(abnormal.sum())
         if overflow is not None:  # engines with fixed contact/constraint buffers (part of abnormal)

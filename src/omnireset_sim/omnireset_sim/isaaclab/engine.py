@@ -28,7 +28,8 @@ from ..assets.scene import SceneConfig
 from ..envs.engine import DynamicsParams, EngineState, ResetState
 from ..tasks.spec import TaskSpec
 from ._version import require_isaaclab
-from .scene import RECEPTIVE, ROBOT, TABLE, TARGET, match_mujoco_c_collision, scene_cfg, sim_cfg
+from .scene import (RECEPTIVE, ROBOT, TABLE, TARGET, check_thread_filtering, match_mujoco_c_collision, scene_cfg,
+                    sim_cfg)
 
 # MJCF order of the robot's actuators (assets/scene.py writes the 6 arm motors, then the gripper).
 GRIPPER_ACTUATOR_INDEX = 6
@@ -53,6 +54,44 @@ def _quat_rotate_inverse_wxyz(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def _t(a) -> torch.Tensor:
     """A torch view of an Isaac Lab data field (ProxyArray in 3.0, a tensor elsewhere)."""
     return a.torch if hasattr(a, "torch") else (a if isinstance(a, torch.Tensor) else __import__("warp").to_torch(a))
+
+
+# The DynamicsParams friction fields, by body group (the same groups as MujocoEngine's scene_ids).
+FRICTION_GROUPS = (("robot", "robot_friction"), ("target", "target_friction"),
+                   ("receptive", "receptive_friction"), ("table", "table_friction"))
+
+
+def dynamics_targets(params: DynamicsParams, nominal: dict, env_ids: torch.Tensor, device=None,
+                     dtype=torch.float32) -> dict:
+    """What set_dynamics writes into worlds `env_ids` (rows of `params` in the same order), on either
+    physics: the meaning of MujocoEngine.set_dynamics, one definition for both branches.
+
+    nominal (captured once at the first set_dynamics, per world): robot_mass [N,B], robot_inertia
+    [N,B,9], target_mass [N,1], target_inertia [N,1,9], gripper_kp, gripper_kv (floats).
+    Returns per-world tensors: friction[group] [k,2] (static, dynamic: MuJoCo and Newton take the
+    static one, PhysX both), robot_mass [k,B] and robot_inertia [k,B,9] (nominal x robot_mass_scale:
+    a uniform density change), target_mass [k,1] with target_inertia [k,1,9] scaled by the same
+    ratio, joint_friction / joint_armature / joint_damping [k,6] (absolute values), gripper_kp and
+    gripper_kv [k] (nominal x scale). receptive/table mass scales are not here: those bodies are
+    kinematic in the Isaac Lab scenes (mocap / static in the MJCF), their masses act on nothing."""
+    ids = env_ids.to(device, torch.long) if device is not None else env_ids.long()
+    f = lambda x: x.detach().to(ids.device, dtype)  # noqa: E731
+    k = ids.numel()
+    scale = f(params.robot_mass_scale).reshape(k, 1)
+    tm = f(params.target_mass).reshape(k, 1)
+    return {
+        "friction": {group: f(getattr(params, name)).reshape(k, 2) for group, name in FRICTION_GROUPS},
+        "robot_mass": (nominal["robot_mass"][ids] * scale).contiguous(),
+        "robot_inertia": (nominal["robot_inertia"][ids] * scale[:, :, None]).contiguous(),
+        "target_mass": tm.contiguous(),
+        "target_inertia": (nominal["target_inertia"][ids]
+                           * (tm / nominal["target_mass"][ids])[:, :, None]).contiguous(),
+        "joint_friction": f(params.joint_friction).reshape(k, -1).contiguous(),
+        "joint_armature": f(params.joint_armature).reshape(k, -1).contiguous(),
+        "joint_damping": f(params.joint_damping).reshape(k, -1).contiguous(),
+        "gripper_kp": nominal["gripper_kp"] * f(params.gripper_stiffness_scale).reshape(k),
+        "gripper_kv": nominal["gripper_kv"] * f(params.gripper_damping_scale).reshape(k),
+    }
 
 
 class IsaacLabEngine:
@@ -118,6 +157,8 @@ class IsaacLabEngine:
         self.nominal = self._nominal_dynamics()
         if self.physics == "newton":
             match_mujoco_c_collision(self._newton()._solver)
+            # A thread's geoms touch only each other (usd_assets / scene.apply_usd_collision_groups).
+            self.thread_geoms = check_thread_filtering(self._newton()._solver, self.sim.stage)
         self.physics_seconds = 0.0
         # The table stays where the scene put it: write its pose once (kinematic, never moves).
         pose = torch.zeros(num_envs, 7, device=self.device)
@@ -233,63 +274,161 @@ class IsaacLabEngine:
 
     def set_dynamics(self, env_ids: torch.Tensor, params: DynamicsParams) -> None:
         """Per-world Table 2 model parameters, as MujocoEngine.set_dynamics writes them into its
-        per-world MjModels: sliding friction per body group (the static coefficient: MuJoCo has one),
-        robot masses and inertias scaled alike, the target's mass (inertia scaled with it), the arm's
-        joint friction / armature / damping, and the gripper servo's gains (kp, and kv through the
-        bias). Written into Newton's model (its source of truth: a later model-change sync would
+        per-world MjModels (dynamics_targets: one definition for both physics): sliding friction per
+        body group, robot masses and inertias scaled alike, the target's mass (inertia scaled with
+        it), the arm's joint friction / armature / damping, and the gripper servo's gains.
+
+        Newton: written into Newton's model (its source of truth: a later model-change sync would
         overwrite MuJoCo Warp's arrays) through Isaac Lab's setters where it has them, then Newton
         re-derives MuJoCo Warp's per-world fields and mass-derived constants (set_const) at the next
-        step. The receptive object and the table are kinematic here (mocap / static in the MJCF):
-        their masses act on nothing in either engine and are not written."""
+        step. PhysX: _set_dynamics_physx. The receptive object and the table are kinematic here
+        (mocap / static in the MJCF): their masses act on nothing in either engine and are not written."""
         if env_ids.numel() == 0:
             return
         if self.physics != "newton":
-            # PhysX (not run here): the target mass only, through Isaac Lab's setter.
-            ids = env_ids.to(self.device, torch.long)
-            self.target.set_masses_index(masses=params.target_mass.to(self.device, self.dtype).reshape(-1, 1),
-                                         env_ids=ids)
+            self._set_dynamics_physx(env_ids, params)
             return
         import warp as wp
         from newton import ModelFlags
 
         d = self._dynamics_binding()
         ids = env_ids.to(self.device, torch.long)
-        f32 = lambda x: x.detach().to(self.device, self.dtype)  # noqa: E731
-        k = ids.numel()
+        t = dynamics_targets(params, d, ids, self.device, self.dtype)
         # Frictions: Newton's per-shape mu -> geom_friction[..., 0] (torsion/rolling stay the MJCF's).
         mu = wp.to_torch(d["model"].shape_material_mu)
-        for group, name in (("robot", "robot_friction"), ("target", "target_friction"),
-                            ("receptive", "receptive_friction"), ("table", "table_friction")):
+        for group, _ in FRICTION_GROUPS:
             shapes = d["shapes"][group][ids]  # [k, n] global Newton shape ids of these worlds
-            mu[shapes] = f32(getattr(params, name))[:, :1].expand_as(shapes)
+            mu[shapes] = t["friction"][group][:, :1].expand_as(shapes)
         self._newton().add_model_change(ModelFlags.SHAPE_PROPERTIES)
         # Masses and inertias (Isaac Lab's setters flag the inertial change for Newton).
         rb = d["robot_bodies"]
-        scale = f32(params.robot_mass_scale)[:, None]
-        self.robot.set_masses_index(masses=(d["robot_mass"][ids] * scale).contiguous(), body_ids=rb, env_ids=ids)
-        self.robot.set_inertias_index(inertias=(d["robot_inertia"][ids] * scale[:, :, None]).contiguous(),
-                                      body_ids=rb, env_ids=ids)
-        tm = f32(params.target_mass).reshape(k, 1)
-        self.target.set_masses_index(masses=tm.contiguous(), env_ids=ids)
-        self.target.set_inertias_index(inertias=(d["target_inertia"][ids] * (tm / d["target_mass"][ids])[:, :, None])
-                                       .contiguous(), env_ids=ids)
+        self.robot.set_masses_index(masses=t["robot_mass"], body_ids=rb, env_ids=ids)
+        self.robot.set_inertias_index(inertias=t["robot_inertia"], body_ids=rb, env_ids=ids)
+        self.target.set_masses_index(masses=t["target_mass"], env_ids=ids)
+        self.target.set_inertias_index(inertias=t["target_inertia"], env_ids=ids)
         # Arm joint dynamics: Newton's joint_friction / joint_armature / joint_damping are MuJoCo's
         # dof_frictionloss / dof_armature / dof_damping.
         self.robot.write_joint_friction_coefficient_to_sim_index(
-            joint_friction_coeff=f32(params.joint_friction).contiguous(), joint_ids=self.arm_ids, env_ids=ids)
-        self.robot.write_joint_armature_to_sim_index(armature=f32(params.joint_armature).contiguous(),
-                                                     joint_ids=self.arm_ids, env_ids=ids)
+            joint_friction_coeff=t["joint_friction"], joint_ids=self.arm_ids, env_ids=ids)
+        self.robot.write_joint_armature_to_sim_index(armature=t["joint_armature"], joint_ids=self.arm_ids, env_ids=ids)
         self.robot.write_joint_viscous_friction_coefficient_to_sim_index(
-            joint_viscous_friction_coeff=f32(params.joint_damping).contiguous(), joint_ids=self.arm_ids, env_ids=ids)
+            joint_viscous_friction_coeff=t["joint_damping"], joint_ids=self.arm_ids, env_ids=ids)
         # Gripper servo gains (MuJoCo's general actuator: force = kp * act - kp * q - kv * qdot).
-        kp = d["gripper_kp"] * f32(params.gripper_stiffness_scale)
-        kv = d["gripper_kv"] * f32(params.gripper_damping_scale)
+        kp, kv = t["gripper_kp"], t["gripper_kv"]
         rows = d["gripper_rows"][ids]
         gain, bias = wp.to_torch(d["attrs"].actuator_gainprm), wp.to_torch(d["attrs"].actuator_biasprm)
         gain[rows, 0] = kp
         bias[rows, 1] = -kp
         bias[rows, 2] = -kv
         self._newton().add_model_change(ModelFlags.ACTUATOR_PROPERTIES)
+
+    def _set_dynamics_physx(self, env_ids: torch.Tensor, params: DynamicsParams) -> None:
+        """The same targets through Isaac Lab 3.0's PhysX-backend setters (isaaclab_physx/assets/
+        articulation/articulation.py: Articulation.*, rigid_object/rigid_object.py: RigidObject.*),
+        which write the PhysX tensor views on the CPU (PhysX model properties live there). Not run on
+        the project's CPU machines (PhysX needs Isaac Sim); the API names are checked against the
+        installed Isaac Lab (test_isaaclab_physx_glue.py) and the values read back by
+        scripts/isaaclab_physx_smoke.py."""
+        import warp as wp
+
+        from .physx import write_friction
+
+        d = self._physx_dynamics_binding()
+        ids = env_ids.to(self.device, torch.long)
+        t = dynamics_targets(params, d, ids, self.device, self.dtype)
+        # Frictions: the shapes' PhysX materials (static, dynamic, restitution), as Isaac Lab's own
+        # PhysX material event writes them (isaaclab_physx/envs/mdp/events.py:
+        # randomize_rigid_body_material.__call__: root_view.get/set_material_properties, CPU, int32 ids).
+        # Frictions are drawn once at start (mdp/events.sample_startup) and set_dynamics runs at every
+        # reset: only worlds whose pair changed are rewritten (CPU writes; PhysX's material budget).
+        for group, asset in (("robot", self.robot), ("target", self.target), ("receptive", self.receptive),
+                             ("table", self.table)):
+            fr = t["friction"][group].cpu()
+            written = d["friction_written"][group]
+            changed = (written[ids.cpu()] != fr).any(1)
+            if not bool(changed.any()):
+                continue
+            cpu_ids = ids.cpu()[changed].to(torch.int32)
+            materials = wp.to_torch(asset.root_view.get_material_properties())  # [N, shapes, 3], CPU
+            write_friction(materials, cpu_ids, d["material_columns"][group], fr[changed])
+            asset.root_view.set_material_properties(wp.from_torch(materials.contiguous(), dtype=wp.float32),
+                                                    wp.from_torch(cpu_ids, dtype=wp.int32))
+            written[cpu_ids.long()] = fr[changed]
+        # Masses and inertias: Articulation/RigidObject.set_masses_index, set_inertias_index (as
+        # isaaclab/envs/mdp/events.py: randomize_rigid_body_mass writes them, inertia scaled alike).
+        rb = d["robot_bodies"]
+        self.robot.set_masses_index(masses=t["robot_mass"], body_ids=rb, env_ids=ids)
+        self.robot.set_inertias_index(inertias=t["robot_inertia"], body_ids=rb, env_ids=ids)
+        self.target.set_masses_index(masses=t["target_mass"], env_ids=ids)
+        self.target.set_inertias_index(inertias=t["target_inertia"], env_ids=ids)
+        # Arm joints: PhysX 5 (Isaac Sim >= 5) joint friction is Coulomb static/dynamic *effort*
+        # [N m] plus a viscous coefficient [N m s/rad] (PxJointFrictionParams; Isaac Lab's
+        # Articulation.write_joint_friction_coefficient_to_sim_index docstring). MuJoCo's frictionloss
+        # is one constant torque at rest and in motion -> static = dynamic = joint_friction; its
+        # passive dof_damping -> the viscous coefficient; armature -> Articulation.write_joint_armature_to_sim_index.
+        jf = t["joint_friction"]
+        self.robot.write_joint_friction_coefficient_to_sim_index(
+            joint_friction_coeff=jf, joint_dynamic_friction_coeff=jf.clone(),
+            joint_viscous_friction_coeff=t["joint_damping"], joint_ids=self.arm_ids, env_ids=ids)
+        self.robot.write_joint_armature_to_sim_index(armature=t["joint_armature"], joint_ids=self.arm_ids, env_ids=ids)
+        # Gripper: the fingers' implicit PD drives (physx.gripper_drive_gains) carry the servo's kp/kv;
+        # Isaac Lab's randomize_actuator_gains writes implicit drives the same way
+        # (Articulation.write_joint_stiffness_to_sim_index / write_joint_damping_to_sim_index).
+        nf = len(self.finger_ids)
+        self.robot.write_joint_stiffness_to_sim_index(stiffness=t["gripper_kp"][:, None].expand(-1, nf).contiguous(),
+                                                      joint_ids=self.finger_ids, env_ids=ids)
+        self.robot.write_joint_damping_to_sim_index(damping=t["gripper_kv"][:, None].expand(-1, nf).contiguous(),
+                                                    joint_ids=self.finger_ids, env_ids=ids)
+
+    def _physx_dynamics_binding(self) -> dict:
+        """PhysX: the nominal values the scales apply to (masses/inertias from Isaac Lab's data,
+        the drive gains from physx.gripper_drive_gains, the one source of the drives' cfg) and the
+        shape columns of each group in the views' material tensors, built once."""
+        if getattr(self, "_dyn", None) is not None:
+            return self._dyn
+        from .physx import gripper_drive_gains, shape_columns
+
+        rb = self._robot_body_ids()
+        # Per-link shape counts by a rigid-body view per link, public -> backend body ids: exactly
+        # Isaac Lab's isaaclab_physx/envs/mdp/events.py: randomize_rigid_body_material.__init__.
+        per_link = [self.robot._physics_sim_view.create_rigid_body_view(path).max_shapes
+                    for path in self.robot.root_view.link_paths[0]]
+        if sum(per_link) != self.robot.root_view.max_shapes:
+            raise RuntimeError(f"robot shapes per link {per_link} do not add up to the view's "
+                               f"{self.robot.root_view.max_shapes}")
+        columns = {"robot": shape_columns(per_link, self.robot.map_body_ids_to_backend(rb))}
+        for group, asset in (("target", self.target), ("receptive", self.receptive), ("table", self.table)):
+            columns[group] = list(range(int(asset.root_view.max_shapes)))
+        gains = gripper_drive_gains(self.scene_cfg)
+        self._dyn = {
+            "robot_bodies": rb, "material_columns": columns,
+            # The pair last written per world and group (NaN: never written, so the first call writes).
+            "friction_written": {g: torch.full((self.num_envs, 2), float("nan")) for g, _ in FRICTION_GROUPS},
+            **self._nominal_inertials(rb),
+            "gripper_kp": gains["stiffness"], "gripper_kv": gains["damping"],
+        }
+        return self._dyn
+
+    def _robot_body_ids(self) -> list[int]:
+        """Isaac Lab body ids of the MuJoCo engine's robot group (arm + gripper bodies: scene_ids)."""
+        from ..assets.arm import ARM_BODY_NAMES
+        from ..assets.gripper import GRIPPER_BODIES
+
+        names = list(ARM_BODY_NAMES) + list(GRIPPER_BODIES)
+        rb = [i for i, n in enumerate(self.robot.body_names) if n in names]
+        if len(rb) != len(set(names)):
+            raise RuntimeError(f"robot bodies {names} not all found in Isaac Lab's {self.robot.body_names}")
+        return rb
+
+    def _nominal_inertials(self, rb: list[int]) -> dict:
+        """The nominal masses and inertias per world, from Isaac Lab's data (both backends)."""
+        dev = lambda x: _t(x).to(self.device)  # noqa: E731  (PhysX keeps some on the CPU)
+        return {
+            "robot_mass": dev(self.robot.data.body_mass)[:, rb].clone(),
+            "robot_inertia": dev(self.robot.data.body_inertia)[:, rb].clone(),
+            "target_mass": dev(self.target.data.body_mass).reshape(self.num_envs, 1).clone(),
+            "target_inertia": dev(self.target.data.body_inertia).reshape(self.num_envs, 1, 9).clone(),
+        }
 
     def _dynamics_binding(self) -> dict:
         """Index maps from our parameter groups to Newton's arrays, and the nominal values the
@@ -323,9 +462,7 @@ class IsaacLabEngine:
             if not geoms:
                 raise RuntimeError(f"no MuJoCo geom of the {group} in the solver's model")
             shapes[group] = geom_to_shape[:, geoms]
-        rb = [i for i, n in enumerate(self.robot.body_names) if n in names]
-        if len(rb) != len(set(names)):
-            raise RuntimeError(f"robot bodies {names} not all found in Isaac Lab's {self.robot.body_names}")
+        rb = self._robot_body_ids()
         attrs = model.mujoco
         per_world = attrs.actuator_gainprm.shape[0] // self.num_envs
         newton_idx = int(solver.mjc_actuator_to_newton_idx.numpy()[GRIPPER_ACTUATOR_INDEX])
@@ -333,10 +470,7 @@ class IsaacLabEngine:
         bias0 = wp.to_torch(attrs.actuator_biasprm)[newton_idx]
         self._dyn = {
             "model": model, "attrs": attrs, "shapes": shapes, "robot_bodies": rb,
-            "robot_mass": _t(self.robot.data.body_mass)[:, rb].clone(),
-            "robot_inertia": _t(self.robot.data.body_inertia)[:, rb].clone(),
-            "target_mass": _t(self.target.data.body_mass).reshape(self.num_envs, 1).clone(),
-            "target_inertia": _t(self.target.data.body_inertia).reshape(self.num_envs, 1, 9).clone(),
+            **self._nominal_inertials(rb),
             "gripper_kp": float(gain0[0]), "gripper_kv": float(-bias0[2]),
             "gripper_rows": torch.arange(self.num_envs, device=self.device) * per_world + newton_idx,
         }
@@ -383,4 +517,5 @@ def isaaclab_engine_factory(cfg, task, kinematics):
                           physics=physics)
 
 
-__all__ = ["IsaacLabEngine", "isaaclab_engine_factory", "wxyz_to_xyzw", "xyzw_to_wxyz"]
+__all__ = ["FRICTION_GROUPS", "IsaacLabEngine", "dynamics_targets", "isaaclab_engine_factory", "wxyz_to_xyzw",
+           "xyzw_to_wxyz"]

@@ -41,7 +41,6 @@ from ..tasks import get_task, get_variant, task_names
 from .engine import IsaacLabEngine
 from .scene import scene_cfg, sim_cfg
 
-EPISODE_LENGTH_S = 16.0
 GYM_PREFIX = "OmniReset"
 
 
@@ -362,7 +361,7 @@ def make_env_cfg(task: str = "peg_insertion", variant: str = "easy", num_envs: i
     class OmniResetEnvCfg(ManagerBasedRLEnvCfg):
         def __post_init__(self):
             self.decimation = DECIMATION
-            self.episode_length_s = EPISODE_LENGTH_S
+            self.episode_length_s = spec.episode_length_s  # the task's (16 s as released; threaded leg 40 s)
 
     cfg = OmniResetEnvCfg(
         scene=scene_cfg(spec, num_envs, scene, physics=physics), sim=sim_cfg(device, scene, physics),

@@ -5,6 +5,11 @@ Physics: Newton with the MuJoCo Warp solver (kit-less), the solver options of th
 pyramidal cones, dt = PHYSICS_DT. `physics="physx"` selects Isaac Sim's PhysX instead (machines
 with Isaac Sim only; see physx.py).
 
+Collision: the MJCF's contact classes. Robot self-collision is off on the articulation
+(usd_assets); a thread's ridges and lugs touch only each other: on Newton through
+apply_usd_collision_groups, run by Isaac Lab's MuJoCo Warp manager subclassed here
+(omnireset_newton_manager), and checked on the compiled model (check_thread_filtering).
+
 Actuation: the arm joints are torque-driven through Isaac Lab (an implicit actuator with zero
 stiffness and damping passes the effort straight through); the gripper's native MuJoCo actuator
 (integrator servo) has no Isaac Lab API and is written through Newton's MuJoCo control
@@ -18,7 +23,7 @@ from omnireset_control.constants import ARM_JOINT_NAMES, PHYSICS_DT
 from ..assets.gripper import FINGER_JOINTS
 from ..assets.scene import SceneConfig
 from ..tasks.spec import TaskSpec
-from .usd_assets import SceneUsd, scene_usd
+from .usd_assets import ENV_MERGE_GROUP, THREAD_MERGE_GROUP, SceneUsd, scene_usd
 
 ROBOT = "robot"
 TARGET = "target"
@@ -33,6 +38,10 @@ NCONMAX = 128
 NJMAX = 600
 # The generated MJCF sets no solver tolerance: MuJoCo's default (Isaac Lab's default is 1e-6).
 MUJOCO_TOLERANCE = 1e-8
+# Newton collision groups of a threaded scene (positive groups collide only within themselves):
+# 1 is Newton's default group, so every collider outside the thread keeps colliding as today.
+NEWTON_ENV_GROUP = 1
+NEWTON_THREAD_GROUP = 2
 
 
 def _finger_actuator(scene: SceneConfig, physics: str):
@@ -56,8 +65,156 @@ def newton_physics_cfg(scene: SceneConfig):
                              # MuJoCo's default is on (multi-contact for the convex pairs that
                              # support it). Box-box pairs do not take the convex path at all:
                              # match_mujoco_c_collision gives them MuJoCo C's box-box collider.
-                             enable_multiccd=True)
+                             enable_multiccd=True,
+                             # Isaac Lab's MuJoCo Warp manager plus the thread's collision groups
+                             # (apply_usd_collision_groups) just before the model is finalized.
+                             class_type=omnireset_newton_manager())
     return NewtonCfg(solver_cfg=solver)
+
+
+# A per-world path: <env root prefix>/env_<world><path in the env>; the clone source is env_0.
+_WORLD_PATH = r"^(.*/env_)(\d+)(/.*)$"
+
+
+def _usd_group_members(stage, root: str) -> dict[str, set[str]]:
+    """mergeGroup name -> collider paths (relative to root) of the UsdPhysics collision groups under root."""
+    from pxr import Usd, UsdPhysics
+
+    out: dict[str, set[str]] = {}
+    prim = stage.GetPrimAtPath(root)
+    if not prim:
+        return out
+    for p in Usd.PrimRange(prim):
+        if not p.IsA(UsdPhysics.CollisionGroup):
+            continue
+        group = UsdPhysics.CollisionGroup(p)
+        merge = group.GetMergeGroupNameAttr().Get() or str(p.GetPath())
+        query = group.GetCollidersCollectionAPI().ComputeMembershipQuery()
+        paths = Usd.CollectionAPI.ComputeIncludedPaths(query, stage)
+        out.setdefault(merge, set()).update(str(q)[len(root):] for q in paths)
+    return out
+
+
+def thread_shape_mask(stage, paths) -> tuple[list[bool | None], dict[str, set[str]]]:
+    """For per-world USD paths (Newton shape labels, compiled MuJoCo geom names): True where the
+    path is a member of the thread's collision group (usd_assets.THREAD_GROUP), False elsewhere in
+    an env, None outside any env; and the group members (paths relative to the env root)."""
+    import re
+
+    world = re.compile(_WORLD_PATH)
+    matches = [world.match(p or "") for p in paths]
+    members: dict[str, set[str]] = {}
+    for prefix in {m.group(1) for m in matches if m}:
+        for merge, found in _usd_group_members(stage, prefix + "0").items():
+            members.setdefault(merge, set()).update(found)
+    thread = members.get(THREAD_MERGE_GROUP, set())
+    return [None if m is None else m.group(3) in thread for m in matches], members
+
+
+def apply_usd_collision_groups(builder, stage) -> int:
+    """The threaded scene's UsdPhysics collision groups (usd_assets: THREAD_GROUP filters ENV_GROUP)
+    as Newton collision groups, on the replicated builder before finalize; returns the number of
+    thread shapes (0 and nothing changed in a scene without a thread).
+
+    Why here: Newton 1.6's USD import keeps a collider's first group only, ignores filteredGroups
+    and mergeGroup, and numbers groups 1, 2, ... in the order it meets them in each add_usd call
+    (1 is also its default group), and Isaac Lab imports every asset with its own call. Measured on
+    the import alone: the lugs got group 1 (with the robot, the table and the bore's walls) and the
+    leg's box and core group 2 (with the ridges): the leg stood on its lugs on the bore's rim, 8.95 mm
+    up, with no contact between the gripper pads and the leg. Newton's MuJoCo solver compiles the groups (with the robot's
+    self-collision filter pairs) into MuJoCo contype/conaffinity masks; engine._bind checks the
+    result (check_thread_filtering). Shapes are matched by their USD path relative to their env
+    root (labels are per-world paths of the env_0 clone source)."""
+    import re
+
+    labels = list(builder.shape_label)
+    is_thread, members = thread_shape_mask(stage, labels)
+    thread = members.get(THREAD_MERGE_GROUP, set())
+    if not thread:
+        return 0
+    if not members.get(ENV_MERGE_GROUP):
+        raise RuntimeError(f"the stage has a {THREAD_MERGE_GROUP!r} collision group but no {ENV_MERGE_GROUP!r} one")
+    groups = builder.shape_collision_group
+    world = re.compile(_WORLD_PATH)
+    per_world: dict[str, int] = {}
+    for s, flag in enumerate(is_thread):
+        if flag is None or groups[s] == 0:
+            continue  # shapes outside the envs (none here) and non-colliding ones keep their group
+        if flag:
+            groups[s] = NEWTON_THREAD_GROUP
+            w = world.match(labels[s]).group(2)
+            per_world[w] = per_world.get(w, 0) + 1
+        else:
+            groups[s] = NEWTON_ENV_GROUP
+    if set(per_world.values()) != {len(thread)}:
+        raise RuntimeError(f"thread colliders per world {sorted(set(per_world.values()))}, expected {len(thread)} "
+                           "(the USD group's members)")
+    return sum(per_world.values())
+
+
+_MANAGER = None
+
+
+def omnireset_newton_manager():
+    """Isaac Lab's MuJoCo Warp manager with apply_usd_collision_groups in its pre-finalize hook
+    (`_prepare_builder_for_finalize`, the hook Isaac Lab provides for adapting replicated builder
+    data). Defined on first use: Isaac Lab is imported lazily."""
+    global _MANAGER
+    if _MANAGER is None:
+        from isaaclab.sim import SimulationContext
+        from isaaclab_newton.physics.mjwarp_manager import NewtonMJWarpManager
+
+        # The name must start with "Newton": Isaac Lab picks its asset backends by the manager's class name.
+        class NewtonOmniResetMJWarpManager(NewtonMJWarpManager):
+            thread_shapes = 0  # of the last model built (all worlds)
+
+            @classmethod
+            def _prepare_builder_for_finalize(cls, builder) -> None:
+                super()._prepare_builder_for_finalize(builder)
+                NewtonOmniResetMJWarpManager.thread_shapes = apply_usd_collision_groups(
+                    builder, SimulationContext.instance().stage)
+
+        _MANAGER = NewtonOmniResetMJWarpManager
+    return _MANAGER
+
+
+def thread_geoms(solver, stage):
+    """[ngeom] bool: the compiled MuJoCo model's geoms that are members of the USD thread group
+    (through the solver's geom -> Newton shape map of world 0; the shape labels are USD paths)."""
+    import numpy as np
+
+    shapes = solver.mjc_geom_to_newton_shape.numpy()[0]
+    labels = solver.model.shape_label
+    flags = thread_shape_mask(stage, [labels[s] if s >= 0 else "" for s in shapes])[0]
+    return np.array([bool(f) for f in flags])
+
+
+def thread_mask_violations(solver, stage) -> tuple[int, int, int]:
+    """The compiled MuJoCo model's contype/conaffinity checked against the thread's filtering:
+    (thread geoms, thread-thread pairs the masks allow, thread/non-thread pairs they allow -- must
+    be 0). Pairs on one body are left out (MuJoCo never collides those)."""
+    import numpy as np
+
+    m = solver.mj_model
+    thread = thread_geoms(solver, stage)
+    ct = m.geom_contype.astype(np.int64)
+    ca = m.geom_conaffinity.astype(np.int64)
+    allowed = ((ct[:, None] & ca[None, :]) != 0) | ((ct[None, :] & ca[:, None]) != 0)
+    allowed &= m.geom_bodyid[:, None] != m.geom_bodyid[None, :]
+    both = thread[:, None] & thread[None, :]
+    mixed = thread[:, None] & ~thread[None, :]
+    return int(thread.sum()), int((allowed & both).sum() // 2), int((allowed & mixed).sum())
+
+
+def check_thread_filtering(solver, stage) -> int:
+    """Refuse a compiled model whose masks let a thread geom touch a non-thread geom or keep the
+    lugs off the ridges (Newton falls back to an inexact graph colouring when its exact mask
+    compiler runs out of bits or shapes); returns the number of thread geoms (0: no thread)."""
+    n, thread_pairs, mixed = thread_mask_violations(solver, stage)
+    if n and (mixed or not thread_pairs):
+        raise RuntimeError(f"the compiled MuJoCo model lets {mixed} thread/non-thread geom pairs collide and "
+                           f"{thread_pairs} thread pairs: the thread's collision groups were not honoured")
+    return n
 
 
 def match_mujoco_c_collision(solver) -> None:

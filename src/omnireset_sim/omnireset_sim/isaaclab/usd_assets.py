@@ -11,9 +11,14 @@ Fixed up after the conversion (what the converter 0.8.0 loses, measured in the p
   the copy every arm body's gravcomp is 0 and the arm falls.
 - the receptive object and the table are mocap / static in the MJCF; here they are free bodies that
   the scene spawns kinematic (the converter has no mocap).
-- collision filtering (contype/conaffinity): the robot's self-collision is switched off on its
-  articulation root by the scene cfg, as the MJCF's robot bits do. A threaded task's ridge/lug bits
-  cannot be expressed this way (see README "Isaac Lab backend").
+- collision filtering (contype/conaffinity; the converter drops both): the robot's self-collision
+  is switched off on its articulation root, as the MJCF's robot bits do. A thread's ridges and lugs
+  (tasks/thread.THREAD_CONTYPE: they touch only each other) become UsdPhysics collision groups in
+  every file of a threaded scene: THREAD_GROUP (the thread's colliders) filters ENV_GROUP (every
+  other collider), each merged across the four files by its mergeGroup name. PhysX reads that
+  as authored. Newton 1.6 reads only a collider's first group and numbers groups per imported file
+  (Isaac Lab imports each asset on its own), so scene.py maps the same groups onto Newton's
+  collision groups before the model is finalized. Any other bit pattern is refused.
 - solver options and cameras are not carried; the scene cfg sets the solver options.
 
 Files are cached by the hash of the generated MJCF text, so a changed task or arm converts anew.
@@ -31,6 +36,7 @@ from pathlib import Path
 from ..assets.mjcf import ENV_CONAFFINITY, ENV_CONTYPE, ROBOT_CONAFFINITY, ROBOT_CONTYPE
 from ..assets.scene import RECEPTIVE_BODY, TABLE_BODY, TARGET_BODY, SceneConfig, build_scene_xml
 from ..tasks.spec import TaskSpec
+from ..tasks.thread import THREAD_CONAFFINITY, THREAD_CONTYPE
 
 ROBOT_ROOT_BODY = "base_link"
 # The converter 0.8.0's attribute name and the one Newton 1.6's MJCF/USD import reads.
@@ -39,6 +45,12 @@ NEWTON_GRAVCOMP_ATTR = "mjc:gravcomp"
 NEWTON_SELF_COLLISION_ATTR = "newton:selfCollisionEnabled"
 # Parts that are mocap / static in the MJCF: kinematic bodies here, posed by resets only.
 KINEMATIC_PARTS = ("receptive", "table")
+# UsdPhysics collision groups of a threaded scene (see the module doc): prim names under each file's
+# <default prim>/Physics scope, and the mergeGroup names that make the four files' groups one each.
+THREAD_GROUP = "ThreadCollisionGroup"
+ENV_GROUP = "EnvironmentCollisionGroup"
+THREAD_MERGE_GROUP = "omnireset_thread"
+ENV_MERGE_GROUP = "omnireset_environment"
 # Bumped when the split or the fix-ups change, so stale cached USD files are not reused.
 _FORMAT_VERSION = "2"
 
@@ -76,20 +88,51 @@ def _strip(el: ET.Element, tags: tuple[str, ...]) -> None:
 
 
 class UnsupportedCollisionBits(ValueError):
-    """A geom uses contact bits that the USD conversion cannot carry (a thread's ridges and lugs)."""
+    """A geom uses contact bits that the USD conversion cannot carry."""
+
+
+def _bits(g: ET.Element) -> tuple[int, int]:
+    return int(g.get("contype", str(ENV_CONTYPE))), int(g.get("conaffinity", str(ENV_CONAFFINITY)))
+
+
+# The contact classes the USD files carry: the robot's and the environment's (robot self-collision
+# off on the articulation), visual-only geoms, and a thread's geoms -- carried as a collision group
+# because they collide with each other only (checked below against the other two classes).
+_ROBOT_BITS = (ROBOT_CONTYPE, ROBOT_CONAFFINITY)
+_ENV_BITS = (ENV_CONTYPE, ENV_CONAFFINITY)
+_THREAD_BITS = (THREAD_CONTYPE, THREAD_CONAFFINITY)
+
+
+def _collide(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return bool((a[0] & b[1]) or (b[0] & a[1]))
+
+
+assert _collide(_THREAD_BITS, _THREAD_BITS) and not _collide(_THREAD_BITS, _ROBOT_BITS) \
+    and not _collide(_THREAD_BITS, _ENV_BITS), "thread bits must collide with thread geoms only"
 
 
 def _check_collision_bits(root: ET.Element) -> None:
-    """Refuse geoms whose contype/conaffinity are neither the robot's nor the environment's: the
-    converter drops the bits and Newton would make them collide with everything (a threaded
-    leg's ridges would jam its pin core) -- wrong physics, so no silent conversion."""
-    known = {(str(ROBOT_CONTYPE), str(ROBOT_CONAFFINITY)), (str(ENV_CONTYPE), str(ENV_CONAFFINITY)), ("0", "0")}
-    odd = [g.get("name") for g in root.iter("geom")
-           if (g.get("contype", str(ENV_CONTYPE)), g.get("conaffinity", str(ENV_CONAFFINITY))) not in known]
+    """Refuse geoms whose contype/conaffinity are none of the carried classes: the converter drops
+    the bits and Newton would make them collide with everything -- wrong physics, so no silent
+    conversion."""
+    known = {_ROBOT_BITS, _ENV_BITS, _THREAD_BITS, (0, 0)}
+    odd = [g.get("name") for g in root.iter("geom") if _bits(g) not in known]
     if odd:
         raise UnsupportedCollisionBits(
-            f"geoms {odd[:4]}{'...' if len(odd) > 4 else ''} use their own contact bits (a thread?), which the "
-            "MJCF->USD conversion cannot carry yet; this task runs on the MuJoCo engines only")
+            f"geoms {odd[:4]}{'...' if len(odd) > 4 else ''} use their own contact bits, which the MJCF->USD "
+            f"conversion cannot carry (it carries the robot's {_ROBOT_BITS}, the environment's {_ENV_BITS} and a "
+            f"thread's {_THREAD_BITS} contype/conaffinity); this task runs on the MuJoCo engines only")
+
+
+def thread_geom_names(xml: str) -> list[str]:
+    """Names of the geoms with a thread's contact bits in an MJCF text (each must be named: the
+    converter names the USD collider after it)."""
+    geoms = [g for g in ET.fromstring(xml).iter("geom") if _bits(g) == _THREAD_BITS]
+    unnamed = [g.get("type") for g in geoms if not g.get("name")]
+    if unnamed:
+        raise UnsupportedCollisionBits(f"{len(unnamed)} thread geoms without a name: their USD colliders "
+                                       "could not be put in the thread's collision group")
+    return [g.get("name") for g in geoms]
 
 
 def split_scene(xml: str) -> dict[str, str]:
@@ -128,12 +171,14 @@ def split_scene(xml: str) -> dict[str, str]:
     return out
 
 
-def _fix_usd(usd_path: str, kinematic: bool) -> int:
-    """The fix-ups in place (see the module doc); returns how many bodies got their gravcomp."""
+def _fix_usd(usd_path: str, kinematic: bool, thread_geoms: list[str] | None = None) -> int:
+    """The fix-ups in place (see the module doc); returns how many bodies got their gravcomp.
+    thread_geoms: None in a scene without a thread, else this file's thread geom names (maybe none)."""
     from pxr import Sdf, Usd, UsdPhysics
 
     stage = Usd.Stage.Open(usd_path)
     count = 0
+    colliders = []
     for prim in stage.Traverse():
         attr = prim.GetAttribute(CONVERTER_GRAVCOMP_ATTR)
         if attr and attr.HasAuthoredValue():
@@ -144,12 +189,45 @@ def _fix_usd(usd_path: str, kinematic: bool) -> int:
             prim.CreateAttribute(NEWTON_SELF_COLLISION_ATTR, Sdf.ValueTypeNames.Bool, custom=True).Set(False)
         if kinematic and prim.HasAPI(UsdPhysics.RigidBodyAPI):
             UsdPhysics.RigidBodyAPI(prim).CreateKinematicEnabledAttr().Set(True)
+        if prim.HasAPI(UsdPhysics.CollisionAPI):
+            colliders.append(prim)
+    if thread_geoms is not None:
+        _author_thread_groups(stage, colliders, thread_geoms)
     stage.GetRootLayer().Save()
     return count
 
 
-def convert_mjcf(xml_text: str, out_dir: Path, name: str, kinematic: bool = False) -> str:
-    """Convert one MJCF text to a flattened USD file in out_dir; returns its path."""
+def _author_thread_groups(stage, colliders, thread_geoms: list[str]) -> None:
+    """ENV_GROUP with this file's other colliders; THREAD_GROUP (if the file has thread geoms) with
+    them, filtering ENV_GROUP. Both under the default prim, so a reference brings them along; the
+    mergeGroup names join the groups of the four files (UsdPhysics: same mergeGroup = one group)."""
+    from pxr import UsdPhysics
+
+    scope = stage.GetDefaultPrim().GetPath().AppendChild("Physics")
+    by_name = {p.GetName(): p for p in colliders}
+    missing = [n for n in thread_geoms if n not in by_name]
+    if missing:
+        raise RuntimeError(f"thread geoms {missing[:4]} have no collider in {stage.GetRootLayer().identifier}")
+    thread = [by_name[n] for n in thread_geoms]
+    others = [p for p in colliders if p.GetName() not in set(thread_geoms)]
+
+    def group(name: str, merge: str, members):
+        g = UsdPhysics.CollisionGroup.Define(stage, scope.AppendChild(name))
+        g.CreateMergeGroupNameAttr().Set(merge)
+        includes = g.GetCollidersCollectionAPI().CreateIncludesRel()
+        for p in members:
+            includes.AddTarget(p.GetPath())
+        return g
+
+    env = group(ENV_GROUP, ENV_MERGE_GROUP, others)
+    if thread:
+        # Explicit exclusion (not invertFilteredGroups): the plain form every UsdPhysics reader supports.
+        group(THREAD_GROUP, THREAD_MERGE_GROUP, thread).CreateFilteredGroupsRel().AddTarget(env.GetPath())
+
+
+def convert_mjcf(xml_text: str, out_dir: Path, name: str, kinematic: bool = False, threaded: bool = False) -> str:
+    """Convert one MJCF text to a flattened USD file in out_dir; returns its path. threaded: the
+    scene has a thread, so this file gets the thread's collision groups (module doc)."""
     import mujoco_usd_converter
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +237,7 @@ def convert_mjcf(xml_text: str, out_dir: Path, name: str, kinematic: bool = Fals
     converter = mujoco_usd_converter.Converter(layer_structure=False, scene=False)
     asset = converter.convert(str(mjcf), str(out_dir / name))
     path = asset.path
-    _fix_usd(path, kinematic)
+    _fix_usd(path, kinematic, thread_geom_names(xml_text) if threaded else None)
     return path
 
 
@@ -184,7 +262,9 @@ def scene_usd(task: TaskSpec, cfg: SceneConfig | None = None, kinematics=None) -
     if len(paths) != len(parts):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "scene.xml").write_text(xml)
-        paths = {key: convert_mjcf(text, folder, key, kinematic=key in KINEMATIC_PARTS) for key, text in parts.items()}
+        threaded = any(thread_geom_names(text) for text in parts.values())
+        paths = {key: convert_mjcf(text, folder, key, kinematic=key in KINEMATIC_PARTS, threaded=threaded)
+                 for key, text in parts.items()}
         done.write_text("ok\n")
     return SceneUsd(robot=paths["robot"], target=paths["target"], receptive=paths["receptive"],
                     table=paths["table"], scene_xml=str(folder / "scene.xml"))

@@ -50,7 +50,7 @@ from omnireset_control.constants import ARM_JOINT_NAMES, HARDWARE_TORQUE_LIMIT, 
 
 from ..assets.arm import TCP_SITE, UR_PHYSICAL, load_arm_kinematics
 from ..assets.gripper import CLOSE_SETPOINT, FINGER_JOINTS, FINGER_STROKE, GRIPPER_ACTUATOR, GRIPPER_BODIES
-from ..assets.scene import RECEPTIVE_BODY, TARGET_BODY, TARGET_JOINT, SceneConfig, build_scene_xml
+from ..assets.scene import RECEPTIVE_BODY, TABLE_GEOM, TARGET_BODY, TARGET_JOINT, SceneConfig, build_scene_xml
 from ..envs.reset import EeWorkspace
 from ..mdp.task_metrics import GoalFrame
 from ..tasks.spec import WORKSPACE_ORIGIN, TaskSpec, VariantSpec, sample_goal
@@ -212,6 +212,12 @@ class ResetStateGenerator:
         self._probe_mocap = {name: int(pm.body_mocapid[pm.body(name).id]) for name in
                              (RECEPTIVE_BODY, TARGET_BODY, HAND_BODY)}
         self._probe_fingers = [int(pm.jnt_qposadr[pm.joint(n).id]) for n in FINGER_JOINTS]
+        # The probe's objects are mocap bodies, which MuJoCo's collision filter treats as static like
+        # the table: mj_collision never reports an object in the table (a drawer 10 mm deep gave no
+        # contact). The target's geoms are measured against the table geom directly instead.
+        target_id = pm.body(TARGET_BODY).id
+        self._probe_target_geoms = [g for g in range(pm.ngeom) if int(pm.geom_bodyid[g]) == target_id]
+        self._probe_table_geom = int(pm.geom(TABLE_GEOM).id)
         self.arm_act = np.array([m.actuator(f"{n}_motor").id for n in ARM_JOINT_NAMES])
         self._jacp, self._jacr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
         self._hold_kp = np.asarray(TRAIN_GAINS.kp, dtype=np.float64)
@@ -379,7 +385,8 @@ class ResetStateGenerator:
 
     def probe_penetration(self, tcp_pos, tcp_rot, opening, obj_pos, obj_quat, rec_pos, rec_quat) -> float:
         """Deepest contact (m, 0 if none) of the gripper alone at this TCP pose with the table and both
-        objects, and of the objects with the table."""
+        objects, and of the target with the table. The target-receptive contact is not seen here (two
+        mocap bodies); the full scene checks it after IK."""
         m, d = self.probe, self.probe_data
         hand_quat = geo.mat_to_quat(np.asarray(tcp_rot))
         d.mocap_pos[self._probe_mocap[HAND_BODY]] = tcp_pos - ROBOTIQ_2F85_TCP_OFFSET * np.asarray(tcp_rot)[:, 2]
@@ -392,7 +399,10 @@ class ResetStateGenerator:
             d.qpos[j] = opening
         mujoco.mj_kinematics(m, d)
         mujoco.mj_collision(m, d)
-        return max((-d.contact[i].dist for i in range(d.ncon)), default=0.0)
+        deepest = max((-d.contact[i].dist for i in range(d.ncon)), default=0.0)
+        for g in self._probe_target_geoms:  # distmax 0: a separated geom reads 0
+            deepest = max(deepest, -mujoco.mj_geomDistance(m, d, g, self._probe_table_geom, 0.0, None))
+        return deepest
 
     def _hold_torque(self, target_pos, target_rot) -> np.ndarray:
         """The released zero action: OSC (training gains, torques clamped to the UR limits, no pose

@@ -93,8 +93,11 @@ def _jsonable(value):
 
 
 def env_config_record(env) -> dict:
-    """The env's whole configuration (EnvCfg as nested plain data), for checkpoints and resume checks."""
-    return _jsonable(dataclasses.asdict(env.cfg))
+    """The env's whole configuration (EnvCfg as nested plain data), for checkpoints and resume checks;
+    the episode length as the env runs it (the task's when the cfg names none)."""
+    record = dataclasses.asdict(env.cfg)
+    record["episode_length_s"] = float(env.episode_length_s)
+    return _jsonable(record)
 
 
 def reset_checksum(env) -> str | None:

@@ -79,7 +79,7 @@ def env_for_checkpoint(meta: dict, num_envs: int, seed: int, task: str | None = 
                        reset_sampler=None):
     """An env with the checkpoint's action scale and gains, starting from `reset_sampler` (default:
     the env's reaching sampler, the paper's metric) (`episode_length_s`: another horizon than the
-    env's 16 s, e.g. for quick checks)."""
+    task's episode, TaskSpec.episode_length_s, e.g. for quick checks)."""
     from omnireset_control.constants import OscGains
 
     from .envs import build_env, randomization_preset
@@ -87,6 +87,9 @@ def env_for_checkpoint(meta: dict, num_envs: int, seed: int, task: str | None = 
     preset = randomization or ("finetune" if meta.get("finetune") else "train")
     gains = OscGains(kp=tuple(meta["osc_gains"]["kp"]), zeta=tuple(meta["osc_gains"]["zeta"]))
     extra = {} if episode_length_s is None else {"episode_length_s": float(episode_length_s)}
+    clip = (meta.get("env_cfg") or {}).get("action_clip")
+    if clip is not None:  # trained with an action clamp (an ablation): evaluated with it
+        extra["action_clip"] = float(clip)
     return build_env(task or meta["task"], variant or meta["variant"], num_envs, seed=seed, nthread=nthread,
                      randomization=randomization_preset(preset), action_scale=tuple(meta["action_scale"]),
                      osc_gains=gains, reset_sampler=reset_sampler, **extra)
@@ -424,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reset-type", default=None, help="with --curve and --resets: start episodes from this type")
     p.add_argument("--nthread", type=int, default=2)
     p.add_argument("--episode-length-s", type=float, default=None,
-                   help="episode horizon (default: the env's 16 s; shorter only for quick checks)")
+                   help="episode horizon (default: the task's episode, TaskSpec.episode_length_s)")
     from ..envs.engine_cli import add_engine_args
 
     add_engine_args(p)  # --engine, --device
@@ -519,8 +522,12 @@ def _run(args) -> int:
                                                    args.episode_length_s)
         out = Path(args.out or _default_out(paths[0]))
         out.mkdir(parents=True, exist_ok=True)
+        from ..tasks import get_task
+
+        horizon = args.episode_length_s or get_task(task).episode_length_s  # what the episodes ran
         write_json(out / "by_reset_type.json", {"reset_dataset": str(args.resets), "episodes": args.episodes,
-                                                "seed": args.seed, "results": results})
+                                                "seed": args.seed, "episode_length_s": horizon,
+                                                "results": results})
         plot_by_reset_type(results, out / "by_reset_type.png",
                            f"{task}: success by starting state ({args.episodes} episodes each)")
         print(f"wrote {out / 'by_reset_type.json'} and {out / 'by_reset_type.png'}")

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-iterations", type=int, default=1000)
     p.add_argument("--max-time-s", type=float, default=None, help="stop (and save) after this much wall-clock time")
     p.add_argument("--noise", choices=NOISE_TYPES, default="gsde", help="exploration noise (default: gSDE)")
+    p.add_argument("--action-clip", type=float, default=None,
+                   help="clamp policy actions to +-this before the action scale (default: none, as released; "
+                        "the earlier +-10 clip is an ablation)")
     p.add_argument("--num-steps-per-env", type=int, default=None, help="rollout length (default 32)")
     p.add_argument("--save-interval", type=int, default=None, help="iterations between checkpoints (default 50)")
     p.add_argument("--learning-rate", type=float, default=None)
@@ -117,7 +120,7 @@ def run(args, ctx=None) -> int:
     from .resets import make_reset_sampler
     from .runner import OmniResetRunner, write_json
 
-    for name in ("num_envs", "max_iterations", "max_time_s", "learning_rate", "curriculum_stages"):
+    for name in ("num_envs", "max_iterations", "max_time_s", "learning_rate", "curriculum_stages", "action_clip"):
         _positive(name.replace("_", "-"), getattr(args, name))
     if args.resume and args.finetune:
         raise ValueError("--resume and --finetune exclude each other (a finetune run resumes with --resume)")
@@ -153,7 +156,7 @@ def run(args, ctx=None) -> int:
     sampler, reset_source = make_reset_sampler(args.resets, args.task, args.variant)
     # Rank r's worlds: seed + r (rank 0 = the single-process run with --seed).
     env = build_env(args.task, args.variant, args.num_envs, seed=args.seed + ctx.rank, nthread=args.nthread,
-                    randomization=randomization, reset_sampler=sampler)
+                    randomization=randomization, reset_sampler=sampler, action_clip=args.action_clip)
     overrides = {"learning_rate": args.learning_rate} if args.learning_rate else {}
     agent_cfg = make_agent_cfg(args.noise, args.num_steps_per_env, args.save_interval, **overrides)
     if resume_meta is not None:

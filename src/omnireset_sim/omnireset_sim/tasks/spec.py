@@ -63,6 +63,7 @@ RELEASED_RECEPTIVE_X = (0.3, 0.55)  # m, released env frame
 RELEASED_RECEPTIVE_Y = (-0.1, 0.3)  # m, released env frame
 RELEASED_RECEPTIVE_YAW = (-math.pi / 12, math.pi / 12)  # rad, about the vertical
 RELEASED_ROBOT_JITTER_XY = ((-0.01, 0.01), (-0.059, -0.019))  # m, robot root offset in the env frame
+RELEASED_EPISODE_LENGTH_S = 16.0  # s, every released task's env cfg (episode_length_s = 16.0)
 RELEASED_ROBOT_NOMINAL_XY = tuple(0.5 * (lo + hi) for lo, hi in RELEASED_ROBOT_JITTER_XY)  # (0, -0.039)
 
 
@@ -192,9 +193,15 @@ class TaskSpec:
     # A screw thread between the target's pin and the receptive object's hole (tasks/thread.ThreadSpec),
     # its geoms already among the objects' geoms; None: no thread. The oracle reads its lead and turns.
     thread: "ThreadSpec | None" = None
+    # s: the task's episode (the env's and the sim node's default horizon). The released code uses
+    # RELEASED_EPISODE_LENGTH_S for every task; a task that needs longer says why in its file.
+    episode_length_s: float = RELEASED_EPISODE_LENGTH_S
 
     def __post_init__(self) -> None:
         owner = f"task {self.name!r}"
+        ep = float(self.episode_length_s)
+        if not (math.isfinite(ep) and ep > 0.0):
+            raise ValueError(f"{owner}: episode_length_s must be a finite number > 0, got {self.episode_length_s!r}")
         for axis in self.ignored_axes:
             if axis not in AXES:
                 raise ValueError(f"{self.name}: ignored axis {axis!r}; valid: {AXES}")

@@ -19,6 +19,9 @@ _cabinet = (
 )
 # Drawer: an open tray (origin at its centre) with a front panel larger than the opening.
 T = 0.0025
+# The front panel (a lip) is 60 mm tall on the 50 mm tray, centred: it hangs 5 mm below the tray's
+# bottom, so the drawer standing upright rests on the panel's lower edge, not on the tray.
+PANEL_HALF_HEIGHT = 0.03
 _tray_rgba = (0.85, 0.7, 0.5, 1.0)
 _drawer = (
     Geom("box", (0.065, 0.07, T), (0.0, 0.0, -0.025 + T)),
@@ -26,7 +29,7 @@ _drawer = (
     Geom("box", (T, 0.07, 0.0225), (-0.065 + T, 0.0, 0.0025)),
     Geom("box", (0.065, T, 0.0225), (0.0, 0.07 - T, 0.0025)),
     Geom("box", (0.065, T, 0.0225), (0.0, -0.07 + T, 0.0025)),
-    Geom("box", (0.004, 0.075, 0.03), (-0.069, 0.0, 0.0), rgba=(0.6, 0.45, 0.3, 1.0)),  # front panel
+    Geom("box", (0.004, 0.075, PANEL_HALF_HEIGHT), (-0.069, 0.0, 0.0), rgba=(0.6, 0.45, 0.3, 1.0)),  # front panel
 )
 SPEC = TaskSpec(
     name="drawer_insertion",
@@ -34,7 +37,12 @@ SPEC = TaskSpec(
     target=ObjectSpec("drawer", _drawer, mass=0.15, rgba=_tray_rgba),
     receptive=ObjectSpec("drawer_box", _cabinet, mass=1.0, friction=0.4, rgba=_box_rgba),
     target_rest_quat=QUAT_IDENTITY,
-    target_rest_height=0.025,
+    # Upright on the table the lowest point is the panel's lower edge (z = -PANEL_HALF_HEIGHT); the
+    # tray's bottom (-0.025) would put the panel 5 mm into the table, and every resting proposal was
+    # rejected for that penetration. From here the tray tips 2.2 deg onto its far bottom edge
+    # (origin 2.5 mm lower, < 3 mm of travel); the orientation stays upright because the oracle
+    # grasps the panel with a closing axis horizontal at rest.
+    target_rest_height=PANEL_HALF_HEIGHT,
     receptive_height=0.0,
     goal_pos=(-0.004, 0.0, 0.008 + 0.025),
     goal_quat=QUAT_IDENTITY,
