@@ -156,13 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             table = artifacts_table(rows)
             if args.json:
                 from .resets.artifacts import code_revision
+                from .sysid.params import atomic_write_text
 
-                out = Path(args.json)
-                tmp = out.with_name(out.name + ".tmp")
-                tmp.write_text(json.dumps({"made_by": "python -m omnireset_sim.list_tasks --artifacts "
-                                           f"{args.artifacts} --json {args.json}", "code_revision": code_revision(),
-                                           "rows": rows}, indent=1) + "\n")
-                tmp.replace(out)
+                atomic_write_text(args.json, json.dumps({
+                    "made_by": f"python -m omnireset_sim.list_tasks --artifacts {args.artifacts} --json {args.json}",
+                    "code_revision": code_revision(), "rows": rows}, indent=1) + "\n")
         except (ValueError, OSError, KeyError, TypeError) as exc:
             print(f"list_tasks: error: {exc}", file=sys.stderr)
             return 2

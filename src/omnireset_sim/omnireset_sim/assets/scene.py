@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from omnireset_control.constants import PHYSICS_DT
 
 from ..tasks.spec import ObjectSpec, TaskSpec
-from .arm import ArmConfig, arm_actuators, build_arm
+from .arm import ARM_BODY_NAMES, ArmConfig, arm_actuators, build_arm
 from .cameras import CameraConfig, add_cameras, load_cameras
-from .gripper import GripperConfig, build_gripper, gripper_actuator, gripper_equality
+from .gripper import GRIPPER_BODIES, GripperConfig, build_gripper, gripper_actuator, gripper_equality
 from .mjcf import ENV_CONAFFINITY, ENV_CONTYPE, STIFF_SOLIMP, STIFF_SOLREF, sub
 
 TARGET_BODY = "target_object"
@@ -18,6 +18,9 @@ TARGET_JOINT = "target_object_joint"
 RECEPTIVE_BODY = "receptive_object"
 TABLE_BODY = "table"
 TABLE_GEOM = "table_top"
+# The robot's body group (arm + gripper, not the camera mount): its masses are randomized together
+# and its geoms are "the robot" to every engine and renderer.
+ROBOT_BODIES = ARM_BODY_NAMES + GRIPPER_BODIES
 # Table top surface at z = 0 of base_link; the arm stands on it.
 TABLE_HALF = (0.65, 0.65, 0.02)
 TABLE_CENTER = (0.35, 0.0, -0.02)
@@ -97,5 +100,5 @@ def build_scene_xml(task: TaskSpec, params, cfg: SceneConfig, cameras: CameraCon
     return ET.tostring(root, encoding="unicode")
 
 
-__all__ = ["RECEPTIVE_BODY", "SceneConfig", "TABLE_BODY", "TABLE_FRICTION", "TABLE_GEOM", "TABLE_MASS", "TARGET_BODY",
+__all__ = ["RECEPTIVE_BODY", "ROBOT_BODIES", "SceneConfig", "TABLE_BODY", "TABLE_FRICTION", "TABLE_GEOM", "TABLE_MASS", "TARGET_BODY",
            "TARGET_JOINT", "build_scene_xml"]

@@ -20,9 +20,8 @@ from dataclasses import asdict, dataclass
 import mujoco
 import numpy as np
 
-from ..assets.arm import ARM_BODY_NAMES
 from ..assets.gripper import GRIPPER_BODIES
-from ..assets.scene import RECEPTIVE_BODY, TABLE_BODY, TARGET_BODY
+from ..assets.scene import RECEPTIVE_BODY, ROBOT_BODIES, TABLE_BODY, TARGET_BODY
 from ..envs.mujoco_engine import STATE_SPEC
 
 
@@ -138,7 +137,7 @@ class AppearanceSampler:
             return np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] in ids], dtype=np.int64)
 
         self.groups = {"table": geoms_of([TABLE_BODY]), "target": geoms_of([TARGET_BODY]),
-                       "receptive": geoms_of([RECEPTIVE_BODY]), "robot": geoms_of(ARM_BODY_NAMES + GRIPPER_BODIES)}
+                       "receptive": geoms_of([RECEPTIVE_BODY]), "robot": geoms_of(ROBOT_BODIES)}
         self._target_geoms = set(self.groups["target"].tolist())
         self._gripper_geoms = set(geoms_of(GRIPPER_BODIES).tolist())
         self.appearance: list[WorldAppearance] = [self.nominal] * engine.num_envs

@@ -32,8 +32,9 @@ import torch
 from omnireset_control.constants import ARM_JOINT_NAMES, PHYSICS_DT
 
 from ..assets.arm import ARM_BODY_NAMES, UR_PHYSICAL
-from ..assets.gripper import FINGER_JOINTS, GRIPPER_ACTUATOR, GRIPPER_BODIES
-from ..assets.scene import RECEPTIVE_BODY, TABLE_BODY, TARGET_BODY, TARGET_JOINT, SceneConfig, build_scene_xml
+from ..assets.gripper import FINGER_JOINTS, GRIPPER_ACTUATOR
+from ..assets.scene import (RECEPTIVE_BODY, ROBOT_BODIES, TABLE_BODY, TARGET_BODY, TARGET_JOINT, SceneConfig,
+                            build_scene_xml)
 from ..tasks.spec import TaskSpec
 from .engine import DynamicsParams, EngineState, ResetState
 
@@ -322,7 +323,7 @@ def set_scene_indices(engine, m: mujoco.MjModel) -> None:
 
 def scene_ids(m: mujoco.MjModel) -> dict[str, np.ndarray]:
     """Body and geom ids the randomization writes to, by group."""
-    robot_bodies = {m.body(n).id for n in ARM_BODY_NAMES + GRIPPER_BODIES}
+    robot_bodies = {m.body(n).id for n in ROBOT_BODIES}
 
     def geoms_of(body_ids):
         return np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] in body_ids], dtype=np.int64)

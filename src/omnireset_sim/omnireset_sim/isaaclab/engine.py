@@ -24,7 +24,7 @@ from omnireset_control.constants import ARM_JOINT_NAMES, PHYSICS_DT
 
 from ..assets.arm import UR_PHYSICAL
 from ..assets.gripper import CLOSE_SETPOINT, FINGER_JOINTS, FINGER_STROKE
-from ..assets.scene import SceneConfig
+from ..assets.scene import ROBOT_BODIES, SceneConfig
 from ..envs.engine import DynamicsParams, EngineState, ResetState
 from ..tasks.spec import TaskSpec
 from ._version import require_isaaclab
@@ -341,8 +341,7 @@ class IsaacLabEngine:
         # randomize_rigid_body_material.__call__: root_view.get/set_material_properties, CPU, int32 ids).
         # Frictions are drawn once at start (mdp/events.sample_startup) and set_dynamics runs at every
         # reset: only worlds whose pair changed are rewritten (CPU writes; PhysX's material budget).
-        for group, asset in (("robot", self.robot), ("target", self.target), ("receptive", self.receptive),
-                             ("table", self.table)):
+        for group, asset in self.assets_by_group().items():
             fr = t["friction"][group].cpu()
             written = d["friction_written"][group]
             changed = (written[ids.cpu()] != fr).any(1)
@@ -396,9 +395,9 @@ class IsaacLabEngine:
         if sum(per_link) != self.robot.root_view.max_shapes:
             raise RuntimeError(f"robot shapes per link {per_link} do not add up to the view's "
                                f"{self.robot.root_view.max_shapes}")
-        columns = {"robot": shape_columns(per_link, self.robot.map_body_ids_to_backend(rb))}
-        for group, asset in (("target", self.target), ("receptive", self.receptive), ("table", self.table)):
-            columns[group] = list(range(int(asset.root_view.max_shapes)))
+        columns = {group: list(range(int(asset.root_view.max_shapes)))  # one body each: all its shapes
+                   for group, asset in self.assets_by_group().items() if group != "robot"}
+        columns["robot"] = shape_columns(per_link, self.robot.map_body_ids_to_backend(rb))
         gains = gripper_drive_gains(self.scene_cfg)
         self._dyn = {
             "robot_bodies": rb, "material_columns": columns,
@@ -409,15 +408,16 @@ class IsaacLabEngine:
         }
         return self._dyn
 
+    def assets_by_group(self) -> dict:
+        """The Isaac Lab asset of each DynamicsParams body group (FRICTION_GROUPS' order)."""
+        return {"robot": self.robot, "target": self.target, "receptive": self.receptive, "table": self.table}
+
     def _robot_body_ids(self) -> list[int]:
         """Isaac Lab body ids of the MuJoCo engine's robot group (arm + gripper bodies: scene_ids)."""
-        from ..assets.arm import ARM_BODY_NAMES
-        from ..assets.gripper import GRIPPER_BODIES
-
-        names = list(ARM_BODY_NAMES) + list(GRIPPER_BODIES)
-        rb = [i for i, n in enumerate(self.robot.body_names) if n in names]
-        if len(rb) != len(set(names)):
-            raise RuntimeError(f"robot bodies {names} not all found in Isaac Lab's {self.robot.body_names}")
+        rb = [i for i, n in enumerate(self.robot.body_names) if n in ROBOT_BODIES]
+        if len(rb) != len(set(ROBOT_BODIES)):
+            raise RuntimeError(f"robot bodies {list(ROBOT_BODIES)} not all found in Isaac Lab's "
+                               f"{self.robot.body_names}")
         return rb
 
     def _nominal_inertials(self, rb: list[int]) -> dict:
@@ -438,9 +438,6 @@ class IsaacLabEngine:
         import mujoco
         import warp as wp
 
-        from ..assets.arm import ARM_BODY_NAMES
-        from ..assets.gripper import GRIPPER_BODIES
-
         solver = self._newton()._solver
         model = solver.model
         cm = solver.mj_model
@@ -448,7 +445,6 @@ class IsaacLabEngine:
         if geom_to_shape.shape[0] != self.num_envs:
             raise RuntimeError(f"expected {self.num_envs} MuJoCo worlds, the solver has {geom_to_shape.shape[0]}")
         # Body groups by the USD prim the solver's body came from (scene.py's prim paths).
-        names = list(ARM_BODY_NAMES) + list(GRIPPER_BODIES)  # the MuJoCo engine's robot group (scene_ids)
         marks = {"robot": "/Robot/", "target": "/Target/", "receptive": "/Receptive/", "table": "/Table/"}
         shapes = {}
         for group, mark in marks.items():
@@ -457,7 +453,7 @@ class IsaacLabEngine:
                 # Geom names are their USD prim paths: .../<body>/<geom>.
                 path = mujoco.mj_id2name(cm, mujoco.mjtObj.mjOBJ_GEOM, g) or ""
                 # Robot: only the arm and gripper bodies' geoms (not the camera mount's safety volume).
-                if mark in path and (group != "robot" or path.split("/")[-2] in names):
+                if mark in path and (group != "robot" or path.split("/")[-2] in ROBOT_BODIES):
                     geoms.append(g)
             if not geoms:
                 raise RuntimeError(f"no MuJoCo geom of the {group} in the solver's model")

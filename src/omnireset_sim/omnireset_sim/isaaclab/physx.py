@@ -142,8 +142,7 @@ def dynamics_readback(engine, params, env_id: int = 0) -> dict[str, tuple[float,
     t = dynamics_targets(params, d, ids.to(engine.device), engine.device, engine.dtype)
     e = int(env_id)
     out: dict[str, tuple[float, float]] = {}
-    for group, asset in (("robot", engine.robot), ("target", engine.target), ("receptive", engine.receptive),
-                         ("table", engine.table)):
+    for group, asset in engine.assets_by_group().items():
         mats = wp.to_torch(asset.root_view.get_material_properties())
         col = d["material_columns"][group][0]
         f = t["friction"][group][e].cpu()

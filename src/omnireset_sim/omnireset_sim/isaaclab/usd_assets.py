@@ -209,7 +209,8 @@ def _author_thread_groups(stage, colliders, thread_geoms: list[str]) -> None:
     if missing:
         raise RuntimeError(f"thread geoms {missing[:4]} have no collider in {stage.GetRootLayer().identifier}")
     thread = [by_name[n] for n in thread_geoms]
-    others = [p for p in colliders if p.GetName() not in set(thread_geoms)]
+    thread_names = set(thread_geoms)
+    others = [p for p in colliders if p.GetName() not in thread_names]
 
     def group(name: str, merge: str, members):
         g = UsdPhysics.CollisionGroup.Define(stage, scope.AppendChild(name))
